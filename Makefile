@@ -1,0 +1,78 @@
+# echod - a thin front over cmake, ctest, helm and podman. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+IMG ?= echod:dev
+ECHOD_ARGS ?=
+CTEST_ARGS ?=
+
+CMAKE_CONFIGURE = cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) $(3) >/dev/null
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install the Debian packages needed to build (idempotent)
+	@scripts/deps.sh build
+
+.PHONY: deps-all
+deps-all: ## Install everything the whole test suite uses (idempotent)
+	@scripts/deps.sh all
+
+.PHONY: build
+build: deps ## Build echod and echo-probe into build/bin/
+	@echo ">> building ($(BUILD_TYPE)) in $(BUILD_DIR)"
+	@$(call CMAKE_CONFIGURE,$(BUILD_DIR),$(BUILD_TYPE),)
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+.PHONY: run
+run: build ## Build and run echod on its defaults in the foreground
+	@echo ">> running $(BUILD_DIR)/bin/echod $(ECHOD_ARGS)"
+	@exec $(BUILD_DIR)/bin/echod $(ECHOD_ARGS)
+
+.PHONY: test
+test: deps-all ## Install, build and run the whole suite: unit, integration, e2e, fault, sanitizers
+	@$(MAKE) --no-print-directory build
+	@echo ">> unit + integration + e2e + fault tests"
+	@cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_ARGS)
+	@$(MAKE) --no-print-directory test-asan test-tsan
+
+.PHONY: test-unit
+test-unit: build ## Unit tests only (no sockets beyond socketpair)
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: build ## Integration tests against a real echod on ephemeral ports
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration $(CTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: deps-all build ## End-to-end tier: Prometheus, blackbox, helm, podman, netns
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e $(CTEST_ARGS)
+
+.PHONY: test-fault
+test-fault: build ## Fault tier: hostile clients, exhaustion, drain, fuzz replay, soak
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L fault $(CTEST_ARGS)
+
+.PHONY: test-asan
+test-asan: ## Unit + integration tests under ASan+UBSan
+	@scripts/deps.sh build sanitize
+	@echo ">> ASan+UBSan build in $(BUILD_DIR)-asan"
+	@$(call CMAKE_CONFIGURE,$(BUILD_DIR)-asan,Debug,-DECHOD_SANITIZE=address -DECHOD_BUILD_BENCH=OFF)
+	@cmake --build $(BUILD_DIR)-asan -j $(JOBS)
+	@cd $(BUILD_DIR)-asan && ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
+
+.PHONY: test-tsan
+test-tsan: ## Unit + integration tests under TSan
+	@scripts/deps.sh build sanitize
+	@echo ">> TSan build in $(BUILD_DIR)-tsan"
+	@$(call CMAKE_CONFIGURE,$(BUILD_DIR)-tsan,Debug,-DECHOD_SANITIZE=thread -DECHOD_BUILD_BENCH=OFF)
+	@cmake --build $(BUILD_DIR)-tsan -j $(JOBS)
+	@cd $(BUILD_DIR)-tsan && ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
+
+.PHONY: clean
+clean: ## Remove every build folder
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-asan $(BUILD_DIR)-tsan

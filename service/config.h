@@ -1,0 +1,106 @@
+#pragma once
+// echod's settings: the struct, how each source spells a setting, validation, JSON in and out.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "duration.h"
+
+namespace echod {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+enum class LogFormat { kJson, kText };
+
+std::string_view to_string(LogLevel level);
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+/// "[HOST]:PORT". An empty host means every interface (dual-stack where the kernel has it).
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+  std::string to_string() const;  // ":7007", "127.0.0.1:80", "[::1]:80"
+};
+
+/// Accepts ":PORT", "HOST:PORT", "[V6]:PORT"; the port may be 0 (ephemeral).
+std::optional<Endpoint> parse_endpoint(std::string_view text);
+
+/// The settings that may change while echod runs (SIGHUP, PUT /config). Workers copy this
+/// struct when ConfigStore's version moves, so it must stay a plain value type.
+struct RuntimeSettings {
+  std::uint64_t max_connections = 10000;
+  Duration idle_timeout = std::chrono::seconds(300);
+  std::uint64_t max_pending_bytes = 65536;
+  std::uint64_t max_connection_bytes = 0;       // 0 = no cap
+  Duration max_connection_lifetime = Duration{0};  // 0 = never
+  Duration shutdown_delay = Duration{0};
+  Duration drain_timeout = std::chrono::seconds(20);
+  LogLevel log_level = LogLevel::kInfo;
+  bool operator==(const RuntimeSettings&) const = default;
+};
+
+/// Every setting, as the defaults < file < env < flags merge leaves it.
+struct Config {
+  std::string config_file;  // empty: none
+  Endpoint listen{"", 7007};
+  Endpoint admin_listen{"", 8080};
+  bool udp = false;
+  unsigned workers = 0;  // 0 = CPUs this process may use
+  LogFormat log_format = LogFormat::kJson;
+  std::string admin_token_file;
+  std::string admin_token;  // secret: never logged, never served, never in to_json()
+  RuntimeSettings runtime;
+  bool operator==(const Config&) const = default;
+};
+
+/// Where a value came from; errors name it so an operator knows which source to fix.
+enum class Source { kFile, kEnv, kFlag, kApi };
+
+/// One line an operator can act on: the source, the setting, and why.
+struct ConfigError {
+  std::string source;   // "config file /etc/echod.json", "env ECHOD_WORKERS", "flag --workers", "PUT /config"
+  std::string setting;  // file key, e.g. "max_connections"; empty when not about one setting
+  std::string reason;
+  std::string message() const;
+};
+
+/// Static facts about one setting; the table in config.cpp is the single list of settings.
+struct SettingInfo {
+  std::string_view key;   // file key / JSON key: "max_connections"
+  std::string_view flag;  // "--max-connections"
+  std::string_view env;   // "ECHOD_MAX_CONNECTIONS"
+  std::string_view help;
+  bool runtime_changeable;
+};
+const SettingInfo* find_setting(std::string_view key);
+const SettingInfo* settings_begin();
+const SettingInfo* settings_end();
+
+/// Sets one setting from its textual form (env var or flag value). Validates the value.
+std::optional<ConfigError> apply_text(Config& config, const SettingInfo& setting,
+                                      std::string_view value, const std::string& source);
+
+/// Which keys a JSON object may carry.
+enum class JsonScope {
+  kFile,     // every file key
+  kRuntime,  // only runtime-changeable keys (PUT /config)
+};
+
+/// Applies a JSON object to `config`. All or nothing: on error `config` is untouched.
+/// `source` names where the text came from in the error.
+std::optional<ConfigError> apply_json(Config& config, std::string_view json_text,
+                                      JsonScope scope, const std::string& source);
+
+/// Cross-setting checks that no single value can make (none today beyond per-value ranges,
+/// kept as the one place to add them).
+std::optional<ConfigError> validate(const Config& config);
+
+/// The effective config as a JSON object with file keys, which can be loaded back as a
+/// config file. Never contains the admin token.
+std::string to_json(const Config& config, bool pretty = true);
+
+/// Names of runtime settings whose values differ, with old -> new, for change logs.
+std::string describe_changes(const RuntimeSettings& before, const RuntimeSettings& after);
+
+}  // namespace echod

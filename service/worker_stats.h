@@ -1,0 +1,89 @@
+#pragma once
+// Per-worker counters. Each worker thread is the only writer of its own WorkerStats; the
+// admin thread reads them at scrape time. A single-writer relaxed atomic compiles to a plain
+// load/add/store (no lock prefix), so counting costs the echo path no shared cache line.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace echod {
+
+/// A counter with one writer thread and any number of reader threads.
+class LocalCounter {
+ public:
+  void add(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+enum class CloseReason : std::size_t {
+  kClient,       // peer closed (FIN after its bytes were echoed) or reset
+  kIdleTimeout,  // silent longer than idle-timeout
+  kLifetime,     // open longer than max-connection-lifetime
+  kByteLimit,    // echoed max-connection-bytes
+  kError,        // socket error other than a reset
+  kShutdown,     // still open when the drain deadline passed
+  kCount
+};
+constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::kCount)>
+    kCloseReasonNames{"client", "idle_timeout", "lifetime", "byte_limit", "error", "shutdown"};
+
+enum class RejectReason : std::size_t {
+  kMaxConnections,  // max-connections reached
+  kAcceptError,     // accept() failed for a reason other than descriptor exhaustion
+  kFdLimit,         // EMFILE/ENFILE: shed through the reserve descriptor
+  kCount
+};
+constexpr std::array<std::string_view, static_cast<std::size_t>(RejectReason::kCount)>
+    kRejectReasonNames{"max_connections", "accept_error", "fd_limit"};
+
+/// Connection-duration histogram, recorded once per closed connection.
+class DurationHistogram {
+ public:
+  static constexpr std::array<double, 12> kBoundsSeconds{
+      0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+
+  void observe(std::chrono::microseconds d) {
+    const double s = static_cast<double>(d.count()) / 1e6;
+    std::size_t i = 0;
+    while (i < kBoundsSeconds.size() && s > kBoundsSeconds[i]) ++i;
+    buckets_[i].add();  // buckets_[size] is +Inf
+    sum_us_.add(static_cast<std::uint64_t>(d.count()));
+  }
+  /// Non-cumulative count of bucket i; i == kBoundsSeconds.size() is the +Inf overflow.
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].get(); }
+  double sum_seconds() const { return static_cast<double>(sum_us_.get()) / 1e6; }
+
+ private:
+  std::array<LocalCounter, kBoundsSeconds.size() + 1> buckets_{};
+  LocalCounter sum_us_;
+};
+
+/// Everything one worker counts. Cache-line aligned so workers never share a line.
+struct alignas(64) WorkerStats {
+  LocalCounter accepted;
+  std::array<LocalCounter, static_cast<std::size_t>(RejectReason::kCount)> rejected{};
+  std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
+  LocalCounter tcp_received_bytes;
+  LocalCounter tcp_sent_bytes;
+  LocalCounter udp_received_bytes;
+  LocalCounter udp_sent_bytes;
+  LocalCounter udp_datagrams;           // datagrams echoed
+  LocalCounter udp_dropped_privileged;  // datagrams from source ports below 1024, dropped
+  LocalCounter backpressure_pauses;
+  DurationHistogram connection_duration;
+  /// steady_clock nanoseconds of the loop's last turn; /livez compares it with now.
+  std::atomic<std::int64_t> heartbeat_ns{0};
+
+  void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
+  void count_reject(RejectReason r) { rejected[static_cast<std::size_t>(r)].add(); }
+};
+
+}  // namespace echod

@@ -1,0 +1,59 @@
+#pragma once
+// Blocking-socket helpers for tests that talk to a real server over loopback.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace echod::test {
+
+using std::chrono::milliseconds;
+
+/// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset();
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+/// A blocking TCP connection to host:port; an empty Fd if the connect failed.
+Fd connect_tcp(std::uint16_t port, const std::string& host = "127.0.0.1");
+/// Sends everything; false on error.
+bool send_all(int fd, const std::string& data);
+/// Reads until `n` bytes arrived, EOF, an error, or `timeout`; returns what arrived.
+std::string recv_exact(int fd, std::size_t n, milliseconds timeout = milliseconds(5000));
+/// True once the peer's EOF (read() == 0) arrives within `timeout` (data before it is dropped).
+bool wait_for_eof(int fd, milliseconds timeout = milliseconds(5000));
+/// Reads whatever is there until EOF, error or `timeout`.
+std::string recv_until_eof(int fd, milliseconds timeout = milliseconds(5000));
+/// Deterministic pseudo-random bytes, all 256 values possible.
+std::string random_bytes(std::size_t n, std::uint64_t seed);
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, milliseconds timeout,
+                milliseconds every = milliseconds(5));
+/// Number of open descriptors of process `pid` (/proc/PID/fd).
+int open_fd_count(int pid);
+/// Resident set size of process `pid` in bytes (/proc/PID/status VmRSS).
+long rss_bytes(int pid);
+
+}  // namespace echod::test
