@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the echod container image from the Dockerfile.
+# Usage: scripts/build-image.sh [IMAGE] [CACHE_DIR]   (defaults: echod:dev, build/cache)
+#   - a Docker engine that answers `docker info`: docker build.
+#   - else buildah (vfs storage, chroot isolation) as ../shared/PLATFORM.md shows. There is
+#     no registry to pull debian:bookworm-slim from, so it is made locally once with
+#     debootstrap --variant=minbase and `podman import` (rootfs tarball cached in CACHE_DIR;
+#     skipped when the image is already in local storage).
+# Env: REVISION (default: git short hash), STORAGE_DRIVER (default vfs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+img="${1:-echod:dev}"
+cache="${2:-build/cache}"
+base="docker.io/library/debian:bookworm-slim"
+revision="${REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
+created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+build_args=(--build-arg "REVISION=$revision" --build-arg "CREATED=$created")
+
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  echo ">> docker build -t $img" >&2
+  exec docker build "${build_args[@]}" -t "$img" .
+fi
+
+# buildah ignores the STORAGE_DRIVER variable, so both tools get the flag.
+driver="${STORAGE_DRIVER:-vfs}"
+for tool in buildah podman; do
+  command -v "$tool" >/dev/null || { echo "build-image.sh: $tool missing (scripts/deps.sh e2e)" >&2; exit 1; }
+done
+
+if ! podman --storage-driver "$driver" image exists "$base"; then
+  mkdir -p "$cache"
+  tarball="$cache/debian-bookworm-minbase.tar"
+  if [ ! -s "$tarball" ]; then
+    command -v debootstrap >/dev/null || { echo "build-image.sh: debootstrap missing" >&2; exit 1; }
+    rootfs="$(mktemp -d)"
+    trap 'rm -rf "$rootfs"' EXIT
+    echo ">> debootstrap --variant=minbase bookworm (base image $base)" >&2
+    debootstrap --variant=minbase bookworm "$rootfs" >"$cache/debootstrap.log" 2>&1 \
+      || { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
+    # Slim it like the official -slim image: no apt lists, caches, docs or man pages.
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+      "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+    tar -C "$rootfs" -cf "$tarball.tmp" .
+    mv -f "$tarball.tmp" "$tarball"
+    rm -rf "$rootfs"
+    trap - EXIT
+  fi
+  echo ">> podman import $tarball as $base" >&2
+  podman --storage-driver "$driver" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+fi
+
+echo ">> buildah bud -t $img (storage $driver)" >&2
+exec buildah --storage-driver "$driver" bud --pull=never --isolation chroot --layers "${build_args[@]}" -t "$img" .
