@@ -1,1 +1,379 @@
-// placeholder: being written
+#include "config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace echod {
+namespace {
+
+using json = nlohmann::json;
+using Reason = std::optional<std::string>;  // why a value was refused; nullopt = accepted
+
+constexpr std::uint64_t kMaxConnectionsLimit = 10'000'000;
+constexpr std::uint64_t kMinPendingBytes = 1024;
+constexpr std::uint64_t kMaxPendingBytes = 64ull << 20;
+constexpr unsigned kMaxWorkers = 1024;
+constexpr Duration kMaxShutdownPhase = std::chrono::hours(1);
+
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+Reason in_range(std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {
+  if (v < lo || v > hi) {
+    return "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+           std::to_string(v);
+  }
+  return std::nullopt;
+}
+
+// One setting's setters. Text comes from env and flags, JSON from the file and PUT /config;
+// both end in the same typed setter so validation exists once.
+struct Setting {
+  SettingInfo info;
+  std::function<Reason(Config&, std::string_view)> from_text;
+  std::function<Reason(Config&, const json&)> from_json;
+};
+
+// Builders for each kind of value.
+Setting uint_setting(SettingInfo info, std::uint64_t lo, std::uint64_t hi,
+                     std::function<void(Config&, std::uint64_t)> set) {
+  auto apply = [lo, hi, set](Config& c, std::uint64_t v) -> Reason {
+    if (auto r = in_range(v, lo, hi)) return r;
+    set(c, v);
+    return std::nullopt;
+  };
+  return {info,
+          [apply](Config& c, std::string_view text) -> Reason {
+            auto v = parse_uint(text);
+            if (!v) return "expected a non-negative integer, got \"" + std::string(text) + "\"";
+            return apply(c, *v);
+          },
+          [apply](Config& c, const json& j) -> Reason {
+            if (!j.is_number_unsigned()) {
+              return "expected a non-negative integer, got " + j.dump();
+            }
+            return apply(c, j.get<std::uint64_t>());
+          }};
+}
+
+Setting duration_setting(SettingInfo info, Duration max, std::function<void(Config&, Duration)> set) {
+  auto apply = [max, set](Config& c, std::string_view text) -> Reason {
+    auto d = parse_duration(text);
+    if (!d) {
+      return "expected a duration like 250ms, 5s, 2m or 1h, got \"" + std::string(text) + "\"";
+    }
+    if (*d > max) return "must be at most " + format_duration(max);
+    set(c, *d);
+    return std::nullopt;
+  };
+  return {info, apply, [apply](Config& c, const json& j) -> Reason {
+            if (!j.is_string()) return "expected a duration string like \"5s\", got " + j.dump();
+            return apply(c, j.get<std::string>());
+          }};
+}
+
+Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::string_view)> set) {
+  return {info, set, [set](Config& c, const json& j) -> Reason {
+            if (!j.is_string()) return "expected a string, got " + j.dump();
+            return set(c, j.get<std::string>());
+          }};
+}
+
+Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set) {
+  return {info,
+          [set](Config& c, std::string_view text) -> Reason {
+            if (text == "true" || text == "1") {
+              set(c, true);
+            } else if (text == "false" || text == "0") {
+              set(c, false);
+            } else {
+              return "expected true or false, got \"" + std::string(text) + "\"";
+            }
+            return std::nullopt;
+          },
+          [set](Config& c, const json& j) -> Reason {
+            if (!j.is_boolean()) return "expected true or false, got " + j.dump();
+            set(c, j.get<bool>());
+            return std::nullopt;
+          }};
+}
+
+Reason set_endpoint(Endpoint& target, std::string_view text) {
+  auto ep = parse_endpoint(text);
+  if (!ep) return "expected [HOST]:PORT (e.g. :7007, 127.0.0.1:7007, [::1]:7007), got \"" +
+                  std::string(text) + "\"";
+  target = *ep;
+  return std::nullopt;
+}
+
+Reason read_token_file(Config& c, std::string_view path) {
+  if (path.empty()) {
+    c.admin_token_file.clear();
+    c.admin_token.clear();
+    return std::nullopt;
+  }
+  std::ifstream in{std::string(path)};
+  if (!in) return "cannot read token file \"" + std::string(path) + "\"";
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string token = buf.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) return "token file \"" + std::string(path) + "\" is empty";
+  c.admin_token_file = std::string(path);
+  c.admin_token = std::move(token);
+  return std::nullopt;
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = {
+      string_setting({"listen", "--listen", "ECHOD_LISTEN",
+                      "echo port address [HOST]:PORT; no host = all interfaces", false},
+                     [](Config& c, std::string_view t) { return set_endpoint(c.listen, t); }),
+      string_setting({"admin_listen", "--admin-listen", "ECHOD_ADMIN_LISTEN",
+                      "admin HTTP address [HOST]:PORT", false},
+                     [](Config& c, std::string_view t) { return set_endpoint(c.admin_listen, t); }),
+      bool_setting({"udp", "--udp", "ECHOD_UDP", "also serve UDP echo on the echo port", false},
+                   [](Config& c, bool v) { c.udp = v; }),
+      uint_setting({"workers", "--workers", "ECHOD_WORKERS",
+                    "event-loop threads; 0 = CPUs this process may use", false},
+                   0, kMaxWorkers, [](Config& c, std::uint64_t v) { c.workers = static_cast<unsigned>(v); }),
+      uint_setting({"max_connections", "--max-connections", "ECHOD_MAX_CONNECTIONS",
+                    "beyond it new connections are closed at once and counted", true},
+                   1, kMaxConnectionsLimit,
+                   [](Config& c, std::uint64_t v) { c.runtime.max_connections = v; }),
+      duration_setting({"idle_timeout", "--idle-timeout", "ECHOD_IDLE_TIMEOUT",
+                        "close a connection silent this long; 0 = never", true},
+                       Duration::max(), [](Config& c, Duration d) { c.runtime.idle_timeout = d; }),
+      uint_setting({"max_pending_bytes", "--max-pending-bytes", "ECHOD_MAX_PENDING_BYTES",
+                    "unsent bytes held per connection before it stops reading", true},
+                   kMinPendingBytes, kMaxPendingBytes,
+                   [](Config& c, std::uint64_t v) { c.runtime.max_pending_bytes = v; }),
+      uint_setting({"max_connection_bytes", "--max-connection-bytes", "ECHOD_MAX_CONNECTION_BYTES",
+                    "close a connection after echoing this many bytes; 0 = no cap", true},
+                   0, std::numeric_limits<std::int64_t>::max(),
+                   [](Config& c, std::uint64_t v) { c.runtime.max_connection_bytes = v; }),
+      duration_setting({"max_connection_lifetime", "--max-connection-lifetime",
+                        "ECHOD_MAX_CONNECTION_LIFETIME",
+                        "close a connection this long after it opened; 0 = never", true},
+                       Duration::max(),
+                       [](Config& c, Duration d) { c.runtime.max_connection_lifetime = d; }),
+      duration_setting({"shutdown_delay", "--shutdown-delay", "ECHOD_SHUTDOWN_DELAY",
+                        "after SIGTERM, keep serving while /readyz says 503", true},
+                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.shutdown_delay = d; }),
+      duration_setting({"drain_timeout", "--drain-timeout", "ECHOD_DRAIN_TIMEOUT",
+                        "then wait this long for connections to finish", true},
+                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.drain_timeout = d; }),
+      string_setting({"log_level", "--log-level", "ECHOD_LOG_LEVEL", "debug|info|warn|error", true},
+                     [](Config& c, std::string_view t) -> Reason {
+                       auto l = parse_log_level(t);
+                       if (!l) return "expected debug, info, warn or error, got \"" + std::string(t) + "\"";
+                       c.runtime.log_level = *l;
+                       return std::nullopt;
+                     }),
+      string_setting({"log_format", "--log-format", "ECHOD_LOG_FORMAT", "json|text", false},
+                     [](Config& c, std::string_view t) -> Reason {
+                       if (t == "json") {
+                         c.log_format = LogFormat::kJson;
+                       } else if (t == "text") {
+                         c.log_format = LogFormat::kText;
+                       } else {
+                         return "expected json or text, got \"" + std::string(t) + "\"";
+                       }
+                       return std::nullopt;
+                     }),
+      string_setting({"admin_token_file", "--admin-token-file", "ECHOD_ADMIN_TOKEN_FILE",
+                      "file holding the bearer token for PUT /config (env ECHOD_ADMIN_TOKEN "
+                      "holds the token itself)",
+                      false},
+                     read_token_file),
+  };
+  return table;
+}
+
+const Setting* find(std::string_view key) {
+  for (const auto& s : settings()) {
+    if (s.info.key == key) return &s;
+  }
+  return nullptr;
+}
+
+std::vector<SettingInfo> infos() {
+  std::vector<SettingInfo> out;
+  for (const auto& s : settings()) out.push_back(s.info);
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  if (text == "debug") return LogLevel::kDebug;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "warn") return LogLevel::kWarn;
+  if (text == "error") return LogLevel::kError;
+  return std::nullopt;
+}
+
+std::string Endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const auto port = parse_uint(text.substr(colon + 1));
+  if (!port || *port > 65535) return std::nullopt;
+  Endpoint ep;
+  ep.port = static_cast<std::uint16_t>(*port);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    ep.host = std::string(host.substr(1, host.size() - 2));
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, ep.host.c_str(), &a6) != 1) return std::nullopt;
+    return ep;
+  }
+  if (host.find_first_of("[]: \t") != std::string_view::npos) return std::nullopt;
+  ep.host = std::string(host);
+  // Literal IPv4 or a name ("localhost"); a name is resolved when binding.
+  for (char ch : ep.host) {
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-')) {
+      return std::nullopt;
+    }
+  }
+  return ep;
+}
+
+std::string ConfigError::message() const {
+  std::string m = source;
+  if (!setting.empty()) m += ": setting " + setting;
+  m += ": " + reason;
+  return m;
+}
+
+const SettingInfo* find_setting(std::string_view key) {
+  const Setting* s = find(key);
+  return s ? &s->info : nullptr;
+}
+
+const std::vector<SettingInfo>& all_settings() {
+  static const std::vector<SettingInfo> list = infos();
+  return list;
+}
+
+std::optional<ConfigError> apply_text(Config& config, const SettingInfo& setting,
+                                      std::string_view value, const std::string& source) {
+  const Setting* s = find(setting.key);
+  if (!s) return ConfigError{source, std::string(setting.key), "unknown setting"};
+  if (auto reason = s->from_text(config, value)) {
+    return ConfigError{source, std::string(setting.key), *reason};
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> apply_json(Config& config, std::string_view json_text, JsonScope scope,
+                                      const std::string& source) {
+  json doc;
+  try {
+    doc = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    return ConfigError{source, "", std::string("malformed JSON: ") + e.what()};
+  }
+  if (!doc.is_object()) return ConfigError{source, "", "expected a JSON object"};
+  Config next = config;
+  for (const auto& [key, value] : doc.items()) {
+    const Setting* s = find(key);
+    if (!s) return ConfigError{source, key, "unknown setting"};
+    if (scope == JsonScope::kRuntime && !s->info.runtime_changeable) {
+      return ConfigError{source, key, "not changeable at runtime (restart echod to change it)"};
+    }
+    if (auto reason = s->from_json(next, value)) return ConfigError{source, key, *reason};
+  }
+  if (auto err = validate(next)) {
+    err->source = source;
+    return err;
+  }
+  config = std::move(next);
+  return std::nullopt;
+}
+
+std::optional<ConfigError> validate(const Config& config) {
+  (void)config;
+  return std::nullopt;
+}
+
+std::string to_json(const Config& config, bool pretty) {
+  const RuntimeSettings& r = config.runtime;
+  json j = {
+      {"listen", config.listen.to_string()},
+      {"admin_listen", config.admin_listen.to_string()},
+      {"udp", config.udp},
+      {"workers", config.workers},
+      {"max_connections", r.max_connections},
+      {"idle_timeout", format_duration(r.idle_timeout)},
+      {"max_pending_bytes", r.max_pending_bytes},
+      {"max_connection_bytes", r.max_connection_bytes},
+      {"max_connection_lifetime", format_duration(r.max_connection_lifetime)},
+      {"shutdown_delay", format_duration(r.shutdown_delay)},
+      {"drain_timeout", format_duration(r.drain_timeout)},
+      {"log_level", std::string(to_string(r.log_level))},
+      {"log_format", config.log_format == LogFormat::kJson ? "json" : "text"},
+  };
+  if (!config.admin_token_file.empty()) j["admin_token_file"] = config.admin_token_file;
+  return pretty ? j.dump(2) : j.dump();
+}
+
+std::string setting_value_text(const Config& config, std::string_view key) {
+  const json j = json::parse(to_json(config, false));
+  auto it = j.find(std::string(key));
+  if (it == j.end()) return "none";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::string describe_changes(const RuntimeSettings& before, const RuntimeSettings& after) {
+  std::string out;
+  auto add = [&out](std::string_view key, const std::string& a, const std::string& b) {
+    if (a == b) return;
+    if (!out.empty()) out += ", ";
+    out += std::string(key) + " " + a + " -> " + b;
+  };
+  add("max_connections", std::to_string(before.max_connections), std::to_string(after.max_connections));
+  add("idle_timeout", format_duration(before.idle_timeout), format_duration(after.idle_timeout));
+  add("max_pending_bytes", std::to_string(before.max_pending_bytes),
+      std::to_string(after.max_pending_bytes));
+  add("max_connection_bytes", std::to_string(before.max_connection_bytes),
+      std::to_string(after.max_connection_bytes));
+  add("max_connection_lifetime", format_duration(before.max_connection_lifetime),
+      format_duration(after.max_connection_lifetime));
+  add("shutdown_delay", format_duration(before.shutdown_delay), format_duration(after.shutdown_delay));
+  add("drain_timeout", format_duration(before.drain_timeout), format_duration(after.drain_timeout));
+  add("log_level", std::string(to_string(before.log_level)), std::string(to_string(after.log_level)));
+  return out;
+}
+
+}  // namespace echod

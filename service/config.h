@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "duration.h"
 
@@ -74,8 +75,10 @@ struct SettingInfo {
   bool runtime_changeable;
 };
 const SettingInfo* find_setting(std::string_view key);
-const SettingInfo* settings_begin();
-const SettingInfo* settings_end();
+/// The value of setting `key` in `config` as text ("10000", "300s", ":7007").
+std::string setting_value_text(const Config& config, std::string_view key);
+/// Every setting but --config, in the order --help lists them.
+const std::vector<SettingInfo>& all_settings();
 
 /// Sets one setting from its textual form (env var or flag value). Validates the value.
 std::optional<ConfigError> apply_text(Config& config, const SettingInfo& setting,

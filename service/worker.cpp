@@ -1,1 +1,283 @@
-// placeholder: being written
+#include "worker.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+
+#include "socket_ops.h"
+
+namespace echod {
+namespace {
+
+constexpr int kAcceptsPerTurn = 64;
+constexpr std::int64_t kMaxTurnNs = 1'000'000'000;  // loops turn at least once a second
+constexpr std::int64_t kMinSweepNs = 10'000'000;
+constexpr std::int64_t kAcceptBackoffNs = 100'000'000;
+
+std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t to_ns(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+}  // namespace
+
+Worker::Worker(std::size_t id, WorkerShared& shared)
+    : id_(id), shared_(shared), read_buffer_(new char[kReadBufferSize]) {
+  read_buffer = read_buffer_.get();
+  read_buffer_size = kReadBufferSize;
+  ConnectionContext::stats = &stats_;
+  ConnectionContext::settings = &settings_;
+  settings_ = shared_.store.runtime();
+  settings_version_ = shared_.store.version();
+  now_ns = steady_now_ns();
+  stats_.heartbeat_ns.store(now_ns, std::memory_order_relaxed);
+  reserve_fd_ = open_reserve_fd();
+  refresh_settings();
+}
+
+Worker::~Worker() {
+  stop();
+  for (Connection* c : connections_) delete c;  // process exit: nothing left to count
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
+}
+
+std::optional<std::string> Worker::bind(const Endpoint& at, bool udp) {
+  std::string error;
+  listen_fd_ = net::listen_tcp(at, &error);
+  if (listen_fd_ < 0) return error;
+  if (!loop_.add(listen_fd_, EPOLLIN, &listener_)) return "epoll_ctl: " + std::string(std::strerror(errno));
+  if (udp) {
+    const int ufd = net::bind_udp(at, &error);
+    if (ufd < 0) return error;
+    udp_ = std::make_unique<UdpEcho>(ufd, stats_);
+    loop_.add(ufd, EPOLLIN, udp_.get());
+  }
+  return std::nullopt;
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    const int ready = loop_.wait(wait_timeout_ms());
+    now_ns = steady_now_ns();
+    stats_.heartbeat_ns.store(now_ns, std::memory_order_relaxed);
+    if (shared_.store.version() != settings_version_) refresh_settings();
+    loop_.dispatch(ready);
+    run_deferred();
+    if (accepting_paused_) resume_accepting_if_due();
+    if (now_ns >= next_sweep_ns_) sweep();
+  }
+}
+
+int Worker::wait_timeout_ms() const {
+  if (!deferred_.empty()) return 0;
+  std::int64_t until = next_sweep_ns_ - steady_now_ns();
+  if (accepting_paused_) until = std::min(until, resume_accepting_ns_ - now_ns);
+  until = std::clamp<std::int64_t>(until, 0, kMaxTurnNs);
+  return static_cast<int>((until + 999'999) / 1'000'000);
+}
+
+void Worker::accept_ready() {
+  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      admit(fd);
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+        return;
+      case EINTR:
+      case ECONNABORTED:
+        continue;
+      case EMFILE:
+      case ENFILE:
+        shed_with_reserve_fd();
+        return;
+      default:
+        stats_.count_reject(RejectReason::kAcceptError);
+        shared_.logger.warn("accept failed", {{"worker", std::uint64_t{id_}},
+                                              {"error", std::string(std::strerror(errno))}});
+        return;
+    }
+  }
+}
+
+void Worker::admit(int fd) {
+  const std::int64_t active =
+      shared_.active_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (static_cast<std::uint64_t>(active) > settings_.max_connections) {
+    shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    ::close(fd);
+    stats_.count_reject(RejectReason::kMaxConnections);
+    return;
+  }
+  auto* c = new Connection(*this, fd);
+  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c)) {
+    delete c;  // closes fd
+    shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    stats_.count_reject(RejectReason::kAcceptError);
+    return;
+  }
+  c->index = connections_.size();
+  connections_.push_back(c);
+  stats_.accepted.add();
+  if (shared_.logger.enabled(LogLevel::kDebug)) {
+    shared_.logger.debug("connection opened", {{"worker", std::uint64_t{id_}}, {"fd", std::int64_t{fd}}});
+  }
+}
+
+// Out of descriptors. Leaving the connection in the accept queue would make a level-
+// triggered listener spin; instead spend the reserve descriptor to accept and close it at
+// once (the client sees a clean close, not a hang), and if even that fails, take the
+// listener out of epoll for a moment. Existing connections are served throughout.
+void Worker::shed_with_reserve_fd() {
+  if (reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      stats_.count_reject(RejectReason::kFdLimit);
+    }
+    reserve_fd_ = open_reserve_fd();
+    if (fd >= 0 && reserve_fd_ >= 0) return;
+  }
+  pause_accepting();
+}
+
+void Worker::pause_accepting() {
+  if (accepting_paused_ || listen_fd_ < 0) return;
+  loop_.remove(listen_fd_);
+  accepting_paused_ = true;
+  resume_accepting_ns_ = now_ns + kAcceptBackoffNs;
+  shared_.logger.warn("out of file descriptors: pausing accept",
+                      {{"worker", std::uint64_t{id_}}, {"backoff_ms", std::int64_t{100}}});
+}
+
+void Worker::resume_accepting_if_due() {
+  if (now_ns < resume_accepting_ns_) return;
+  if (reserve_fd_ < 0) reserve_fd_ = open_reserve_fd();
+  accepting_paused_ = false;
+  if (listen_fd_ >= 0) loop_.add(listen_fd_, EPOLLIN, &listener_);
+}
+
+void Worker::refresh_settings() {
+  settings_version_ = shared_.store.version();
+  settings_ = shared_.store.runtime();
+  // The sweep runs often enough to close idle and old connections within a quarter of
+  // their limit, and at least once a second.
+  std::int64_t interval = kMaxTurnNs;
+  for (Duration d : {settings_.idle_timeout, settings_.max_connection_lifetime}) {
+    if (d.count() > 0) interval = std::min(interval, to_ns(d) / 4);
+  }
+  sweep_interval_ns_ = std::max(interval, kMinSweepNs);
+  next_sweep_ns_ = std::min(next_sweep_ns_ == 0 ? now_ns + sweep_interval_ns_ : next_sweep_ns_,
+                            now_ns + sweep_interval_ns_);
+}
+
+void Worker::sweep() {
+  next_sweep_ns_ = now_ns + sweep_interval_ns_;
+  const std::int64_t idle = to_ns(settings_.idle_timeout);
+  const std::int64_t lifetime = to_ns(settings_.max_connection_lifetime);
+  if (idle == 0 && lifetime == 0) return;
+  // Backwards: closing swaps the last connection into the closed one's slot.
+  for (std::size_t i = connections_.size(); i-- > 0;) {
+    Connection* c = connections_[i];
+    if (lifetime > 0 && now_ns - c->opened_ns() >= lifetime) {
+      c->close(CloseReason::kLifetime);
+    } else if (idle > 0 && now_ns - c->last_active_ns() >= idle) {
+      c->close(CloseReason::kIdleTimeout);
+    }
+  }
+}
+
+void Worker::run_deferred() {
+  if (deferred_.empty()) return;
+  std::vector<Connection*> batch;
+  batch.swap(deferred_);
+  for (Connection* c : batch) c->deferred = false;
+  // Each resume() may close only its own connection, which is no longer in `batch`'s future.
+  for (Connection* c : batch) c->resume();
+}
+
+void Worker::defer(Connection& c) {
+  if (c.deferred) return;
+  c.deferred = true;
+  deferred_.push_back(&c);
+}
+
+void Worker::release(Connection& c) {
+  Connection* last = connections_.back();
+  connections_[c.index] = last;
+  last->index = c.index;
+  connections_.pop_back();
+  if (c.deferred) std::erase(deferred_, &c);
+  shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+  delete &c;
+}
+
+void Worker::close_listeners() {
+  if (listen_fd_ >= 0) {
+    if (!accepting_paused_) loop_.remove(listen_fd_);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  if (udp_) {
+    loop_.remove(udp_->fd());
+    udp_.reset();
+  }
+}
+
+void Worker::run_on_loop(const std::function<void()>& task) {
+  if (!thread_.joinable()) {
+    task();
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  loop_.post([&] {
+    task();
+    done.set_value();
+  });
+  finished.wait();
+}
+
+void Worker::stop_accepting() {
+  run_on_loop([this] { close_listeners(); });
+}
+
+void Worker::close_all() {
+  run_on_loop([this] {
+    now_ns = steady_now_ns();
+    for (std::size_t i = connections_.size(); i-- > 0;) {
+      connections_[i]->flush_and_close(CloseReason::kShutdown);
+    }
+  });
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_relaxed);
+  loop_.post([] {});
+  thread_.join();
+}
+
+}  // namespace echod

@@ -1,0 +1,89 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "config.h"
+#include "event_loop.h"
+#include "worker_stats.h"
+
+namespace echod {
+
+class Connection;
+
+/// What a connection needs from the worker that owns it. One per worker; the worker keeps
+/// `now_ns` and `settings` current at each loop turn.
+struct ConnectionContext {
+  /// The worker's read buffer, shared by its connections: an idle connection owns none.
+  char* read_buffer = nullptr;
+  std::size_t read_buffer_size = 0;
+  WorkerStats* stats = nullptr;
+  const RuntimeSettings* settings = nullptr;
+  std::int64_t now_ns = 0;
+
+  /// Called once a connection closed its socket; the owner drops it.
+  virtual void release(Connection& c) = 0;
+  /// The connection used its per-turn share and must be resumed at the next turn.
+  virtual void defer(Connection& c) = 0;
+
+ protected:
+  ~ConnectionContext() = default;
+};
+
+/// One accepted TCP connection: read -> echo -> pending tail -> close. Lives on one worker
+/// thread and is only touched there.
+///
+/// Echo path: bytes are read into the worker's shared buffer and written straight back; only
+/// the tail the kernel did not take is copied into a per-connection pending buffer (at most
+/// max-pending-bytes, since reads are capped to that), and reading pauses until it drains.
+/// The socket is registered edge-triggered for IN|OUT|RDHUP once and never modified.
+class Connection final : public Watcher {
+ public:
+  Connection(ConnectionContext& ctx, int fd);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  int fd() const { return fd_; }
+  std::int64_t opened_ns() const { return opened_ns_; }
+  std::int64_t last_active_ns() const { return last_active_ns_; }
+  std::size_t pending_bytes() const { return pending_len_; }
+  std::uint64_t bytes_echoed() const { return bytes_read_; }
+
+  void on_events(std::uint32_t events) override;
+  /// Resumes reading after defer().
+  void resume() { read_and_echo(false); }
+  /// Closes now, counting `reason`; the context releases (destroys) this connection.
+  void close(CloseReason reason);
+  /// Shutdown: one last non-blocking attempt to send what is pending, then close.
+  void flush_and_close(CloseReason reason);
+
+  /// Where in the owner's list this connection sits (owner bookkeeping, O(1) removal).
+  std::size_t index = 0;
+  /// True while queued in the owner's deferred list.
+  bool deferred = false;
+
+ private:
+  // Reads and echoes until the socket is drained, the turn's budget is used, or the peer
+  // stops reading. `hangup` = the peer's FIN is known to be queued (read to EOF).
+  void read_and_echo(bool hangup);
+  enum class FlushResult { kDrained, kBlocked, kClosed };
+  // Sends pending bytes. kClosed: the peer is gone and this connection was released.
+  FlushResult flush();
+  void stash(const char* data, std::size_t len);
+  // After pending drained: finish a half-close or a byte cap, or resume reading.
+  void after_drained();
+  std::uint64_t read_allowance() const;
+
+  ConnectionContext& ctx_;
+  int fd_;
+  std::unique_ptr<char[]> pending_;  // null while nothing is pending
+  std::uint32_t pending_off_ = 0;
+  std::uint32_t pending_len_ = 0;
+  std::uint64_t bytes_read_ = 0;
+  std::int64_t opened_ns_;
+  std::int64_t last_active_ns_;
+  bool peer_closed_ = false;  // read() returned 0: echo what is left, then close
+};
+
+}  // namespace echod

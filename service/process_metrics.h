@@ -1,0 +1,19 @@
+#pragma once
+// The standard process_* metrics, read from /proc at scrape time.
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <vector>
+
+namespace echod {
+
+/// process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
+/// process_open_fds, process_max_fds, process_start_time_seconds and process_threads for this
+/// process, with the names and meanings of the Prometheus client libraries. prometheus-cpp
+/// has no process collector, so each Collect() reads /proc/self. Stateless; any thread.
+class ProcessCollector final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override;
+};
+
+}  // namespace echod

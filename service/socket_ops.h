@@ -1,0 +1,28 @@
+#pragma once
+// Free functions over socket syscalls, so the loop and connection code reads as policy.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config.h"
+
+namespace echod::net {
+
+/// A non-blocking, close-on-exec TCP listener on `at` with SO_REUSEPORT (so every worker
+/// can own one on the same port) and TCP_NODELAY (inherited by accepted sockets).
+/// An empty host binds [::] dual-stack, or 0.0.0.0 where the kernel has no IPv6.
+/// Returns the fd, or -1 with `error` set.
+int listen_tcp(const Endpoint& at, std::string* error);
+
+/// A non-blocking UDP socket bound to `at` with SO_REUSEPORT. -1 with `error` on failure.
+int bind_udp(const Endpoint& at, std::string* error);
+
+/// Fails with EADDRINUSE-style text if something already holds `at` (TCP): SO_REUSEPORT
+/// would otherwise let a second echod silently share the port with the first.
+std::optional<std::string> check_port_free(const Endpoint& at);
+
+/// The address a socket is bound to, as "127.0.0.1:7007" or "[::]:7007".
+std::string local_address(int fd);
+std::uint16_t local_port(int fd);
+
+}  // namespace echod::net

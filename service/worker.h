@@ -1,0 +1,103 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "config_store.h"
+#include "connection.h"
+#include "event_loop.h"
+#include "logger.h"
+#include "udp_echo.h"
+#include "worker_stats.h"
+
+namespace echod {
+
+/// State every worker shares: the settings store, the logger, and the global count of open
+/// connections (touched once per connection, never per message).
+struct WorkerShared {
+  ConfigStore& store;
+  Logger& logger;
+  std::atomic<std::int64_t> active_connections{0};
+};
+
+/// One event-loop thread: its listener (and UDP socket), the connections it accepted, the
+/// timers that close idle and old connections, and its own counters.
+/// Control methods (bind, start, stop_accepting, close_all, stop) are called from the
+/// controlling thread; they hand work to the loop thread with EventLoop::post().
+class Worker final : private ConnectionContext {
+ public:
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+  Worker(std::size_t id, WorkerShared& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Opens this worker's TCP listener (and UDP socket when `udp`) on `at`.
+  std::optional<std::string> bind(const Endpoint& at, bool udp);
+  int listen_fd() const { return listen_fd_; }
+
+  void start();
+  /// Closes the listeners; returns once the loop thread did it.
+  void stop_accepting();
+  /// Flushes and closes every open connection (reason shutdown); returns once done.
+  void close_all();
+  /// Ends the loop and joins the thread.
+  void stop();
+
+  const WorkerStats& stats() const { return stats_; }
+
+ private:
+  class Listener final : public Watcher {
+   public:
+    explicit Listener(Worker& w) : worker_(w) {}
+    void on_events(std::uint32_t) override { worker_.accept_ready(); }
+
+   private:
+    Worker& worker_;
+  };
+
+  void run();
+  void accept_ready();
+  void admit(int fd);
+  void shed_with_reserve_fd();
+  void pause_accepting();
+  void resume_accepting_if_due();
+  void close_listeners();
+  void refresh_settings();
+  void sweep();
+  void run_deferred();
+  int wait_timeout_ms() const;
+  // Runs `task` on the loop thread and waits for it (before start(): runs it here).
+  void run_on_loop(const std::function<void()>& task);
+
+  // ConnectionContext
+  void release(Connection& c) override;
+  void defer(Connection& c) override;
+
+  std::size_t id_;
+  WorkerShared& shared_;
+  WorkerStats stats_;
+  EventLoop loop_;
+  Listener listener_{*this};
+  int listen_fd_ = -1;
+  int reserve_fd_ = -1;           // spent to accept-and-close when descriptors run out
+  bool accepting_paused_ = false;  // EMFILE without a reserve: listener out of epoll
+  std::int64_t resume_accepting_ns_ = 0;
+  std::unique_ptr<UdpEcho> udp_;
+  std::unique_ptr<char[]> read_buffer_;
+  std::vector<Connection*> connections_;
+  std::vector<Connection*> deferred_;
+  RuntimeSettings settings_;
+  std::uint64_t settings_version_ = 0;
+  std::int64_t sweep_interval_ns_ = 1'000'000'000;
+  std::int64_t next_sweep_ns_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace echod
