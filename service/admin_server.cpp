@@ -1,1 +1,297 @@
-// placeholder: being written
+#include "admin_server.h"
+
+#include <httplib.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
+
+#include "http_front.h"
+#include "metrics.h"
+#include "process_metrics.h"
+#include "runtime_update.h"
+#include "version.h"
+
+namespace echod {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kJson = "application/json";
+constexpr const char* kText = "text/plain; charset=utf-8";
+constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+/// An event loop that has not turned for this long is stuck (loops turn at least once a
+/// second, so this is five missed turns, long enough to ride out a busy machine).
+constexpr std::chrono::seconds kStuckAfter{5};
+
+/// The endpoints and the methods each allows (HEAD rides along with GET). Anything else is
+/// 404 or 405, decided before routing so a request body is never read for them.
+const std::map<std::string, std::vector<std::string>, std::less<>>& endpoints() {
+  static const std::map<std::string, std::vector<std::string>, std::less<>> kEndpoints{
+      {"/", {"GET"}},       {"/livez", {"GET"}},   {"/healthz", {"GET"}},
+      {"/readyz", {"GET"}}, {"/metrics", {"GET"}}, {"/config", {"GET", "PUT"}}};
+  return kEndpoints;
+}
+
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", kJson);
+}
+
+void reply_error(httplib::Response& res, int status, std::string error, std::string setting = {}) {
+  json body{{"error", std::move(error)}};
+  if (!setting.empty() || status == 400) body["setting"] = std::move(setting);
+  reply_json(res, status, body);
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much matched.
+bool same_secret(std::string_view given, std::string_view secret) {
+  unsigned char diff = given.size() == secret.size() ? 0 : 1;
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff |= static_cast<unsigned char>(g ^ secret[i]);
+  }
+  return diff == 0;
+}
+
+/// The request as cpp-httplib's router reads it: exactly the bytes the front gathered,
+/// then end of stream; answers go through the front's deadline-bound writer.
+class ExchangeStream final : public httplib::Stream {
+ public:
+  explicit ExchangeStream(HttpExchange& ex) : ex_(ex) {}
+  bool is_readable() const override { return pos_ < ex_.request().size(); }
+  bool is_writable() const override { return !ex_.failed(); }
+  ssize_t read(char* ptr, size_t size) override {
+    const std::size_t n = std::min(size, ex_.request().size() - pos_);
+    std::memcpy(ptr, ex_.request().data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    return ex_.write(ptr, size) ? static_cast<ssize_t>(size) : -1;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = ex_.remote_ip();
+    port = ex_.remote_port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = 0;
+  }
+  socket_t socket() const override { return ex_.fd(); }
+
+ private:
+  HttpExchange& ex_;
+  std::size_t pos_ = 0;
+};
+
+/// cpp-httplib as a request router only: the front owns sockets and threads, this class
+/// parses one gathered request, runs its handler and writes the answer.
+class Router final : public httplib::Server {
+ public:
+  bool serve(HttpExchange& ex) {
+    ExchangeStream stream(ex);
+    bool connection_closed = false;
+    const bool ok = process_request(stream, ex.last(), connection_closed, nullptr);
+    return ok && !connection_closed;
+  }
+};
+
+}  // namespace
+
+struct AdminServer::Impl {
+  ConfigStore& store;
+  const EchoServer& echo;
+  const Lifecycle& lifecycle;
+  Logger& logger;
+  EchodCollector echod_metrics;
+  ProcessCollector process_metrics;
+  Router router;
+  HttpFront front;
+  std::mutex put_mutex;  // PUT /config is read-modify-write of the runtime settings
+
+  Impl(ConfigStore& s, const EchoServer& e, const Lifecycle& l, Logger& log)
+      : store(s),
+        echo(e),
+        lifecycle(l),
+        logger(log),
+        echod_metrics(e, s, l),
+        front(HttpFrontLimits{}, {"/livez", "/healthz", "/readyz"},
+              [this](HttpExchange& ex) { return router.serve(ex); }) {
+    routes();
+  }
+
+  void routes() {
+    // Only for the Keep-Alive header httplib writes; the front enforces the real limits.
+    const HttpFrontLimits limits;
+    router.set_keep_alive_max_count(limits.max_requests_per_connection);
+    router.set_keep_alive_timeout(
+        std::chrono::duration_cast<std::chrono::seconds>(limits.keep_alive_timeout).count());
+    router.set_payload_max_length(limits.max_body_bytes);
+    router.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      const auto it = endpoints().find(req.path);
+      if (it == endpoints().end()) {
+        reply_error(res, 404, "no such endpoint; GET / lists them");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      const auto& allowed = it->second;
+      const std::string method = req.method == "HEAD" ? "GET" : req.method;
+      if (std::find(allowed.begin(), allowed.end(), method) == allowed.end()) {
+        std::string allow;
+        for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+        res.set_header("Allow", allow);
+        reply_error(res, 405, "method not allowed; allowed: " + allow);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Answers httplib makes itself (400 bad request line, 413, 414) get a JSON body too.
+    router.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                     httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      reply_error(res, res.status, "request rejected (HTTP " + std::to_string(res.status) + ")");
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    router.set_exception_handler(
+        [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown";
+          try {
+            if (ep) std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          logger.error("admin request failed", {{"path", req.path}, {"error", what}});
+          reply_error(res, 500, "internal error");
+        });
+
+    router.Get("/", [this](const httplib::Request&, httplib::Response& res) { landing(res); });
+    router.Get("/livez", [this](const httplib::Request&, httplib::Response& res) { livez(res); });
+    router.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) { livez(res); });
+    router.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) { readyz(res); });
+    router.Get("/metrics",
+               [this](const httplib::Request&, httplib::Response& res) { metrics(res); });
+    router.Get("/config",
+               [this](const httplib::Request&, httplib::Response& res) { get_config(res); });
+    router.Put("/config", [this](const httplib::Request& req, httplib::Response& res) {
+      put_config(req, res);
+    });
+  }
+
+  void landing(httplib::Response& res) {
+    json eps = json::array();
+    for (const auto& [path, methods] : endpoints()) {
+      for (const auto& m : methods) eps.push_back(m + " " + path);
+    }
+    reply_json(res, 200,
+               {{"name", "echod"},
+                {"version", kVersion},
+                {"revision", kRevision},
+                {"echo_address", echo.bound_address()},
+                {"admin_address", front.bound_address()},
+                {"endpoints", eps}});
+  }
+
+  void livez(httplib::Response& res) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    const std::int64_t limit = std::chrono::nanoseconds(kStuckAfter).count();
+    for (std::size_t w = 0; w < echo.worker_count(); ++w) {
+      const std::int64_t beat = echo.worker_stats(w).heartbeat_ns.load(std::memory_order_relaxed);
+      if (now - beat > limit) {
+        const double age = static_cast<double>(now - beat) / 1e9;
+        res.status = 503;
+        res.set_content(beat == 0
+                            ? "worker " + std::to_string(w) + " event loop never turned\n"
+                            : "worker " + std::to_string(w) + " event loop has not turned for " +
+                                  std::to_string(static_cast<long long>(age)) + "s\n",
+                        kText);
+        return;
+      }
+    }
+    res.set_content("ok\n", kText);
+  }
+
+  void readyz(httplib::Response& res) {
+    if (lifecycle.ready()) {
+      res.set_content("ok\n", kText);
+      return;
+    }
+    res.status = 503;
+    res.set_content(lifecycle.not_ready_reason() + "\n", kText);
+  }
+
+  void metrics(httplib::Response& res) {
+    std::vector<prometheus::MetricFamily> families = echod_metrics.Collect();
+    std::vector<prometheus::MetricFamily> process = process_metrics.Collect();
+    families.insert(families.end(), std::make_move_iterator(process.begin()),
+                    std::make_move_iterator(process.end()));
+    res.set_content(prometheus::TextSerializer().Serialize(families), kMetricsType);
+  }
+
+  /// The effective config; the token itself never leaves the process, only whether one is set.
+  json effective_config() {
+    const Config config = store.current();
+    json body = json::parse(to_json(config, false));
+    if (!config.admin_token.empty()) body["admin_token"] = "<redacted>";
+    return body;
+  }
+
+  void get_config(httplib::Response& res) { reply_json(res, 200, effective_config()); }
+
+  void put_config(const httplib::Request& req, httplib::Response& res) {
+    const std::string token = store.current().admin_token;
+    if (token.empty()) {
+      reply_error(res, 403,
+                  "config changes are disabled: no admin token configured "
+                  "(--admin-token-file or ECHOD_ADMIN_TOKEN)");
+      return;
+    }
+    constexpr std::string_view kBearer = "Bearer ";
+    const std::string auth = req.get_header_value("Authorization");
+    const bool has_bearer =
+        auth.size() > kBearer.size() && std::equal(kBearer.begin(), kBearer.end(), auth.begin());
+    if (!has_bearer || !same_secret(std::string_view(auth).substr(kBearer.size()), token)) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"echod\"");
+      reply_error(res, 401, has_bearer ? "wrong token" : "missing Authorization: Bearer token");
+      logger.warn("PUT /config refused: bad or missing token", {{"remote", req.remote_addr}});
+      return;
+    }
+    std::lock_guard lock(put_mutex);
+    Config next = store.current();
+    std::optional<ConfigError> err = apply_json(next, req.body, JsonScope::kRuntime, "PUT /config");
+    if (!err) err = validate(next);
+    if (err) {
+      logger.warn("PUT /config rejected, config unchanged",
+                  {{"setting", err->setting}, {"reason", err->reason}});
+      reply_error(res, 400, err->reason, err->setting);
+      return;
+    }
+    apply_runtime_settings(store, logger, next.runtime, "PUT /config");
+    reply_json(res, 200, effective_config());
+  }
+};
+
+AdminServer::AdminServer(ConfigStore& store, const EchoServer& echo, const Lifecycle& lifecycle,
+                         Logger& logger)
+    : impl_(std::make_unique<Impl>(store, echo, lifecycle, logger)) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+std::optional<std::string> AdminServer::bind(const Endpoint& at) {
+  return impl_->front.bind(at.host, at.port);
+}
+
+std::string AdminServer::bound_address() const { return impl_->front.bound_address(); }
+std::uint16_t AdminServer::port() const { return impl_->front.port(); }
+void AdminServer::start() { impl_->front.start(); }
+void AdminServer::stop() { impl_->front.stop(); }
+
+}  // namespace echod

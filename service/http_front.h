@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace echod {
@@ -17,16 +18,16 @@ namespace echod {
 /// Bounds that keep slow or hostile admin clients from holding threads, memory or the
 /// kubelet's probes hostage. Defaults suit an admin port: few, small requests.
 struct HttpFrontLimits {
-  std::size_t max_connections = 256;      // connections being read; beyond, the oldest is closed
-  std::size_t max_head_bytes = 8192;      // request line + headers (431 beyond)
+  std::size_t max_connections = 256;       // connections being read; beyond, the oldest is closed
+  std::size_t max_head_bytes = 8192;       // request line + headers (431 beyond)
   std::size_t max_body_bytes = 64 * 1024;  // Content-Length (413 beyond)
   std::chrono::milliseconds first_request_timeout{3000};  // whole first request after accept
   std::chrono::milliseconds keep_alive_timeout{5000};     // whole next request, kept connection
   std::chrono::milliseconds write_timeout{2000};          // whole answer
   std::size_t max_requests_per_connection = 1000;
-  std::size_t general_threads = 2;   // lane for everything but the probe paths
-  std::size_t priority_threads = 1;  // lane for /livez, /healthz, /readyz
-  std::size_t queue_max = 64;        // requests waiting per lane; beyond, 503 at once
+  std::size_t general_threads = 2;            // lane for everything but the probe paths
+  std::size_t priority_threads = 1;           // lane for /livez, /healthz, /readyz
+  std::size_t queue_max = 64;                 // requests waiting per lane; beyond, 503 at once
   std::size_t max_unsent_bytes = 256 * 1024;  // answers the client does not read: close
 };
 
@@ -34,8 +35,8 @@ struct HttpFrontLimits {
 /// Used by one lane thread at a time.
 class HttpExchange {
  public:
-  HttpExchange(int fd, std::string_view request, bool last, std::string remote_ip,
-               int remote_port, std::chrono::steady_clock::time_point write_deadline)
+  HttpExchange(int fd, std::string_view request, bool last, std::string remote_ip, int remote_port,
+               std::chrono::steady_clock::time_point write_deadline)
       : fd_(fd),
         request_(request),
         last_(last),

@@ -75,8 +75,7 @@ MetricFamily family(std::string name, std::string help, MetricType type) {
   return f;
 }
 
-ClientMetric sample(MetricType type, double value,
-                    std::vector<ClientMetric::Label> labels = {}) {
+ClientMetric sample(MetricType type, double value, std::vector<ClientMetric::Label> labels = {}) {
   ClientMetric m;
   m.label = std::move(labels);
   if (type == MetricType::Counter) {
@@ -142,22 +141,21 @@ std::vector<MetricFamily> EchodCollector::Collect() const {
   std::vector<MetricFamily> out;
   out.reserve(20);
 
-  MetricFamily build = family("echod_build_info", "echod version and source revision; always 1.",
-                              kGauge);
-  build.metric.push_back(
-      sample(kGauge, 1, {{"version", kVersion}, {"revision", kRevision}}));
+  MetricFamily build =
+      family("echod_build_info", "echod version and source revision; always 1.", kGauge);
+  build.metric.push_back(sample(kGauge, 1, {{"version", kVersion}, {"revision", kRevision}}));
   out.push_back(std::move(build));
 
   out.push_back(single("echod_connections_active", "TCP connections open now.", kGauge,
                        static_cast<double>(echo_.active_connections())));
-  out.push_back(single("echod_connections_accepted_total", "TCP connections accepted.",
-                       kCounter, static_cast<double>(t.accepted)));
+  out.push_back(single("echod_connections_accepted_total", "TCP connections accepted.", kCounter,
+                       static_cast<double>(t.accepted)));
   out.push_back(labelled_counter("echod_connections_rejected_total",
                                  "TCP connections closed at once instead of served, by reason.",
                                  "reason", kRejectReasonNames, t.rejected));
   out.push_back(labelled_counter("echod_connections_closed_total",
-                                 "TCP connections closed, by reason.", "reason",
-                                 kCloseReasonNames, t.closed));
+                                 "TCP connections closed, by reason.", "reason", kCloseReasonNames,
+                                 t.closed));
 
   constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
   out.push_back(labelled_counter("echod_received_bytes_total", "Bytes received, by protocol.",
@@ -180,15 +178,15 @@ std::vector<MetricFamily> EchodCollector::Collect() const {
                        kCounter, static_cast<double>(t.backpressure_pauses)));
 
   constexpr std::array<std::string_view, 2> kResults{"success", "failure"};
-  out.push_back(labelled_counter("echod_config_reloads_total",
-                                 "SIGHUP config reloads, by result.", "result", kResults,
+  out.push_back(labelled_counter("echod_config_reloads_total", "SIGHUP config reloads, by result.",
+                                 "result", kResults,
                                  std::array<std::uint64_t, 2>{reload.successes, reload.failures}));
   out.push_back(single("echod_config_last_reload_successful",
                        "1 if the last config reload was applied, 0 if it was rejected.", kGauge,
                        reload.last_successful ? 1 : 0));
   out.push_back(single("echod_config_last_reload_success_timestamp_seconds",
-                       "Unix time of the last applied config (start time until a reload).",
-                       kGauge, reload.last_success_unix_seconds));
+                       "Unix time of the last applied config (start time until a reload).", kGauge,
+                       reload.last_success_unix_seconds));
   out.push_back(single("echod_shutting_down",
                        "1 once SIGTERM/SIGINT started the graceful shutdown, else 0.", kGauge,
                        lifecycle_.shutting_down() ? 1 : 0));

@@ -42,13 +42,27 @@ ProcStat read_proc_stat() {
   for (int n = 3; n <= 24 && fields >> f; ++n) {
     const double v = std::strtod(f.c_str(), nullptr);
     switch (n) {
-      case 14: st.utime_ticks = v; break;
-      case 15: st.stime_ticks = v; break;
-      case 20: st.num_threads = v; break;
-      case 22: st.starttime_ticks = v; break;
-      case 23: st.vsize_bytes = v; break;
-      case 24: st.rss_pages = v; st.ok = true; break;
-      default: break;
+      case 14:
+        st.utime_ticks = v;
+        break;
+      case 15:
+        st.stime_ticks = v;
+        break;
+      case 20:
+        st.num_threads = v;
+        break;
+      case 22:
+        st.starttime_ticks = v;
+        break;
+      case 23:
+        st.vsize_bytes = v;
+        break;
+      case 24:
+        st.rss_pages = v;
+        st.ok = true;
+        break;
+      default:
+        break;
     }
   }
   return st;
@@ -86,8 +100,7 @@ double max_fds() {
   return static_cast<double>(rl.rlim_cur);
 }
 
-MetricFamily gauge_or_counter(std::string name, std::string help, MetricType type,
-                              double value) {
+MetricFamily gauge_or_counter(std::string name, std::string help, MetricType type, double value) {
   MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
@@ -112,14 +125,12 @@ std::vector<MetricFamily> ProcessCollector::Collect() const {
   if (st.ok && ticks > 0) {
     out.push_back(gauge_or_counter("process_cpu_seconds_total",
                                    "Total user and system CPU time spent in seconds.",
-                                   MetricType::Counter,
-                                   (st.utime_ticks + st.stime_ticks) / ticks));
+                                   MetricType::Counter, (st.utime_ticks + st.stime_ticks) / ticks));
     out.push_back(gauge_or_counter("process_resident_memory_bytes",
                                    "Resident memory size in bytes.", MetricType::Gauge,
                                    st.rss_pages * page));
-    out.push_back(gauge_or_counter("process_virtual_memory_bytes",
-                                   "Virtual memory size in bytes.", MetricType::Gauge,
-                                   st.vsize_bytes));
+    out.push_back(gauge_or_counter("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                                   MetricType::Gauge, st.vsize_bytes));
     out.push_back(gauge_or_counter(
         "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
         MetricType::Gauge, boot_time_seconds() + st.starttime_ticks / ticks));
