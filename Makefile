@@ -76,3 +76,27 @@ test-tsan: ## Unit + integration tests under TSan
 .PHONY: clean
 clean: ## Remove every build folder
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-asan $(BUILD_DIR)-tsan
+
+# --- bench ---
+# Timed benchmarks are never part of `make test`. They build RelWithDebInfo into their own folder.
+BENCH_BUILD_DIR ?= $(BUILD_DIR)-bench
+BENCH = python3 bench/bench.py --bin-dir $(BENCH_BUILD_DIR)/bin
+
+.PHONY: bench-build
+bench-build:
+	@scripts/deps.sh build bench
+	@echo ">> building (RelWithDebInfo) in $(BENCH_BUILD_DIR)"
+	@$(call CMAKE_CONFIGURE,$(BENCH_BUILD_DIR),RelWithDebInfo,)
+	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo bench_client
+
+.PHONY: bench
+bench: bench-build ## Benchmark echod against bench/reference_echo (about 7 min); JSON in bench/results/
+	@$(BENCH) run
+
+.PHONY: bench-quick
+bench-quick: bench-build ## Smoke-run the benchmark: 1 repetition, 2 s per scenario (QUICK=1)
+	@QUICK=1 $(BENCH) run
+
+.PHONY: bench-callgrind
+bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, perf) per echoed message
+	@$(BENCH) cost

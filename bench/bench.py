@@ -1,0 +1,848 @@
+#!/usr/bin/env python3
+"""echod benchmark harness (issue 6). Python 3 standard library only.
+
+  bench.py run   [--quick] [--reps N] [--duration S] ...   timed scenarios, echod vs reference
+  bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
+  bench.py smoke --out-dir DIR                              sub-30 s self-check (a CTest test)
+
+`run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
+alternately, once per scenario and repetition (the order flips every repetition), drives each
+with echo-probe (bench_client for bulk streaming and idle connections), reads the server's CPU
+time from /proc/PID/stat around each measured window, and prints medians and echod/reference
+ratios. JSON goes to bench/results/. Every child is killed on exit; traffic stays on 127.0.0.1.
+
+`cost` runs each server under `valgrind --tool=callgrind`, then under `strace -c -f` (and `perf
+stat` when it works), with a fixed-count client at 50 connections and two workload sizes: the
+marginal cost (X(2N) - X(N)) / (M(2N) - M(N)) cancels start-up and shutdown.
+"""
+import argparse
+import atexit
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+_children = []  # every process this harness started, killed on exit
+PIN = {"server": None, "client": None}  # CPU sets, see --pin
+
+
+def _pinned(role):
+    cpus = PIN.get(role)
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+
+def _kill_children():
+    for p in _children:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(timeout=5)
+            except Exception:
+                pass
+
+
+atexit.register(_kill_children)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, lambda s, f: sys.exit(128 + s))
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def spawn(cmd, **kw):
+    p = subprocess.Popen(cmd, **kw)
+    _children.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=20):
+    """Stops one child we started: `sig`, then SIGKILL after `timeout` seconds."""
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in _children:
+        _children.remove(p)
+    return p.returncode
+
+
+# ----------------------------------------------------------------------------- /proc readers
+
+def proc_cpu_s(pid):
+    """utime + stime of the whole process (all threads), seconds, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def proc_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def proc_threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def child_of(pid):
+    """The first child process of `pid` (the traced server under strace)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------------- servers
+
+class Server:
+    """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...)."""
+
+    def __init__(self, kind, bins, workdir, wrap=None, tag=""):
+        self.kind = kind
+        self.admin = None
+        self.log_path = os.path.join(workdir, f"{kind}{tag}.log")
+        if kind == "echod":
+            cmd = [bins["echod"], "--workers", "1", "--listen", "127.0.0.1:0",
+                   "--admin-listen", "127.0.0.1:0", "--max-connections", "20000"]
+        else:
+            cmd = [bins["reference_echo"], "--port", "0"]
+        self.cmd = (wrap or []) + cmd
+        self.wrapped = bool(wrap)
+        self.logf = open(self.log_path, "w")
+        self.proc = spawn(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, preexec_fn=_pinned("server"))
+        self.pid = self.proc.pid
+        self.addr = self._wait_ready(120 if wrap else 15)
+        if wrap and wrap[0].endswith("strace"):
+            self.pid = child_of(self.proc.pid) or self.proc.pid
+
+    def _wait_ready(self, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log_path, errors="replace") as f:
+                text = f.read()
+            if self.kind == "echod":
+                m = re.search(r'"echo_address"\s*:\s*"([^"]+)"', text)
+                a = re.search(r'"admin_address"\s*:\s*"([^"]+)"', text)
+                if m and a:
+                    self.admin = a.group(1)
+                    return m.group(1)
+            else:
+                m = re.search(r"^port (\d+)$", text, re.M)
+                if m:
+                    return f"127.0.0.1:{m.group(1)}"
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not start (see {self.log_path}):\n{text[-2000:]}")
+
+    def stop(self, timeout=60):
+        rc = stop(self.proc, timeout=timeout) if not self.wrapped else None
+        if self.wrapped:  # signal the server itself so the tool writes its report
+            if self.proc.poll() is None:
+                try:
+                    os.kill(self.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc in _children:
+                _children.remove(self.proc)
+            rc = self.proc.returncode
+        self.logf.close()
+        return rc
+
+
+# ----------------------------------------------------------------------------- drivers
+
+class Driver:
+    def __init__(self, bins, mode, probe_threads):
+        self.bins = bins
+        self.mode = mode  # "probe" or "builtin"
+        self.threads = probe_threads
+
+    def pingpong(self, addr, conns, size, duration=None, count=None, newconn=False):
+        if self.mode == "probe":
+            cmd = [self.bins["echo-probe"], "tcp", "-c", str(conns), "-s", str(size),
+                   "--json", "-q", "--timeout", "10s"]
+            if self.threads:
+                cmd += ["-t", str(self.threads)]
+            cmd += ["-d", f"{int(duration * 1000)}ms"] if duration else ["-n", str(count)]
+            if newconn:
+                cmd.append("--new-connection")
+        else:
+            cmd = [self.bins["bench_client"], "newconn" if newconn else "pingpong",
+                   "-c", str(conns), "-s", str(size)]
+            cmd += ["-d", str(duration)] if duration else ["-n", str(count)]
+        return cmd + [addr]
+
+    def stream(self, addr, conns, size, duration):
+        return [self.bins["bench_client"], "stream", "-c", str(conns), "-s", str(size),
+                "-d", str(duration), addr]
+
+
+def run_client(cmd, timeout):
+    """Runs a driver; returns (parsed JSON or None, rc, client CPU seconds, stderr tail)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+              preexec_fn=_pinned("client"))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    _children.remove(p)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    doc = None
+    for line in reversed(out.decode(errors="replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+                break
+            except ValueError:
+                pass
+    return doc, p.returncode, cpu, err.decode(errors="replace")[-500:]
+
+
+def messages_of(doc):
+    if doc.get("received") is not None:
+        return float(doc["received"])
+    return float(doc.get("msgs_per_sec", 0)) * float(doc.get("duration_s", 0))
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+SCENARIOS = [
+    # name, kind, connections, size, note
+    ("pingpong_64B_c1", "pingpong", 1, 64, "one connection: round-trip latency bound"),
+    ("pingpong_64B_c50", "pingpong", 50, 64, "client saturates its core: compare CPU/msg"),
+    ("pingpong_64B_c1000", "pingpong", 1000, 64, "many connections: epoll batching"),
+    ("pingpong_4KiB_c50", "pingpong", 50, 4096, "4 KiB messages: buffer sizes, TCP_NODELAY"),
+    ("pingpong_64KiB_c4", "pingpong", 4, 65536, "large messages, echo-probe ping-pong"),
+    ("bulk_stream_c4", "stream", 4, 65536, "bulk streaming (bench_client stream, 1 MiB window)"),
+    ("conn_rate_c32", "newconn", 32, 64, "connect, 64 B, echo, close; 32 concurrent"),
+    ("idle_10k", "idle", 10000, 64, "idle connections: user-space RSS and fds per connection"),
+    ("scrape_100ms", "scrape", 50, 64, "echod only: /metrics every 100 ms vs none"),
+]
+
+HIGHER_IS_BETTER = {"msgs_per_sec", "bytes_per_sec"}
+
+
+class Scraper(threading.Thread):
+    def __init__(self, admin, period):
+        super().__init__(daemon=True)
+        self.url = f"http://{admin}/metrics"
+        self.period = period
+        self.halt = threading.Event()
+        self.ok = self.failed = 0
+
+    def run(self):
+        while not self.halt.is_set():
+            t0 = time.time()
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    r.read()
+                self.ok += 1
+            except Exception:
+                self.failed += 1
+            self.halt.wait(max(0.0, self.period - (time.time() - t0)))
+
+
+def measure_traffic(server, driver, scen, cfg, scrape=False):
+    name, kind, conns, size, _ = scen
+    if kind == "stream":
+        mk = lambda d: driver.stream(server.addr, conns, size, d)
+    else:
+        mk = lambda d: driver.pingpong(server.addr, conns, size, duration=d,
+                                       newconn=(kind == "newconn"))
+    scraper = None
+    if scrape:
+        scraper = Scraper(server.admin, 0.1)
+        scraper.start()
+    try:
+        if cfg.warmup > 0:
+            run_client(mk(cfg.warmup), cfg.warmup + 30)
+        cpu0 = proc_cpu_s(server.pid)
+        t0 = time.time()
+        doc, rc, client_cpu, err = run_client(mk(cfg.duration), cfg.duration + 30)
+        wall = time.time() - t0
+        cpu1 = proc_cpu_s(server.pid)
+    finally:
+        if scraper:
+            scraper.halt.set()
+            scraper.join()
+    if doc is None:
+        return {"error": f"driver rc={rc}: {err.strip()}"}
+    msgs = messages_of(doc)
+    lat = doc.get("latency_us") or {}
+    r = {
+        "msgs_per_sec": float(doc.get("msgs_per_sec", 0)),
+        "bytes_per_sec": float(doc.get("bytes_per_sec", 0)),
+        "latency_p50_us": float(lat.get("p50", 0)),
+        "latency_p99_us": float(lat.get("p99", 0)),
+        "server_cpu_s": cpu1 - cpu0,
+        "server_cpu_us_per_msg": (cpu1 - cpu0) * 1e6 / msgs if msgs else None,
+        "server_cpu_util": (cpu1 - cpu0) / wall if wall else None,
+        "client_cpu_util": client_cpu / wall if wall else None,
+        "messages": msgs,
+        "driver_errors": doc.get("errors", 0),
+        "driver_rc": rc,
+    }
+    if rc != 0:
+        r["driver_stderr"] = err.strip()
+    if scraper:
+        r["scrapes_ok"], r["scrapes_failed"] = scraper.ok, scraper.failed
+    return r
+
+
+def measure_idle(server, bins, conns):
+    pid = server.pid
+    time.sleep(0.2)
+    rss0, fds0 = proc_rss_bytes(pid), proc_fds(pid)
+    p = spawn([bins["bench_client"], "idle", "-c", str(conns), "-s", "64", server.addr],
+              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+              preexec_fn=_pinned("client"))
+    try:
+        line, opened = b"", 0
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None:
+            line = p.stdout.readline()
+            if line.startswith(b"ready"):
+                opened = int(line.split()[1])
+                break
+        # Wait until the server holds them all (it may accept in batches).
+        deadline = time.time() + 15
+        while time.time() < deadline and proc_fds(pid) - fds0 < opened:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        rss1, fds1 = proc_rss_bytes(pid), proc_fds(pid)
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        _children.remove(p)
+    if not opened:
+        return {"error": f"idle opener failed: {p.stderr.read().decode(errors='replace')[-300:]}"}
+    return {
+        "connections": opened,
+        "rss_bytes_per_conn": (rss1 - rss0) / opened,
+        "fds_per_conn": (fds1 - fds0) / opened,
+        "rss_before": rss0, "rss_after": rss1, "fds_before": fds0, "fds_after": fds1,
+        "server_threads": proc_threads(pid),
+    }
+
+
+def median(values):
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(raw):
+    """raw[scenario][server] = [per-rep dicts] -> medians per metric."""
+    out = {}
+    for scen, by_server in raw.items():
+        out[scen] = {}
+        for server, reps in by_server.items():
+            good = [r for r in reps if "error" not in r]
+            keys = sorted({k for r in good for k, v in r.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            out[scen][server] = {k: median([r.get(k) for r in good]) for k in keys}
+            out[scen][server]["reps"] = len(good)
+            out[scen][server]["failed_reps"] = len(reps) - len(good)
+    return out
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def evaluate(med):
+    """Ratios echod/reference and the issue's targets."""
+    rows = []
+
+    def add(scen, metric, target, ok_fn, a, b, r):
+        rows.append({"scenario": scen, "metric": metric, "echod": a, "reference": b,
+                     "ratio": r, "target": target,
+                     "ok": (ok_fn(r) if r is not None else None)})
+
+    for scen, _, _, _, _ in SCENARIOS:
+        if scen not in med:
+            continue
+        m = med[scen]
+        if scen == "idle_10k":
+            e, ref = m.get("echod", {}), m.get("reference", {})
+            add(scen, "rss_bytes_per_conn", "<= 256 B", lambda v: v <= 256,
+                e.get("rss_bytes_per_conn"), ref.get("rss_bytes_per_conn"),
+                e.get("rss_bytes_per_conn"))
+            add(scen, "fds_per_conn", "<= 1", lambda v: v <= 1.0 + 1e-3,
+                e.get("fds_per_conn"), ref.get("fds_per_conn"), e.get("fds_per_conn"))
+            continue
+        if scen == "scrape_100ms":
+            w, wo = m.get("echod+scrape", {}), m.get("echod", {})
+            r = ratio(w.get("msgs_per_sec"), wo.get("msgs_per_sec"))
+            add(scen, "msgs_per_sec scraped/unscraped", ">= 0.97", lambda v: v >= 0.97,
+                w.get("msgs_per_sec"), wo.get("msgs_per_sec"), r)
+            r = ratio(w.get("server_cpu_us_per_msg"), wo.get("server_cpu_us_per_msg"))
+            add(scen, "cpu_us_per_msg scraped/unscraped", "<= 1.03", lambda v: v <= 1.03,
+                w.get("server_cpu_us_per_msg"), wo.get("server_cpu_us_per_msg"), r)
+            continue
+        e, ref = m.get("echod", {}), m.get("reference", {})
+        thr_target = (">= 1.0", lambda v: v >= 1.0) if scen == "conn_rate_c32" else \
+            (">= 0.95", lambda v: v >= 0.95)
+        add(scen, "msgs_per_sec", thr_target[0], thr_target[1], e.get("msgs_per_sec"),
+            ref.get("msgs_per_sec"), ratio(e.get("msgs_per_sec"), ref.get("msgs_per_sec")))
+        add(scen, "server_cpu_us_per_msg", "<= 1.10", lambda v: v <= 1.10,
+            e.get("server_cpu_us_per_msg"), ref.get("server_cpu_us_per_msg"),
+            ratio(e.get("server_cpu_us_per_msg"), ref.get("server_cpu_us_per_msg")))
+        for k in ("latency_p50_us", "latency_p99_us") if e.get("latency_p50_us") else ():
+            add(scen, k, "", lambda v: True, e.get(k), ref.get(k), ratio(e.get(k), ref.get(k)))
+    return rows
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if abs(v) >= 1e5:
+            return f"{v:,.0f}"
+        if abs(v) >= 100:
+            return f"{v:.1f}"
+        return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def print_table(rows, med):
+    hdr = f"{'scenario':<20} {'metric':<34} {'echod':>13} {'reference':>13} {'ratio':>7} {'target':>9} ok"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        ok = "" if not r["target"] else ("yes" if r["ok"] else ("NO" if r["ok"] is False else "?"))
+        print(f"{r['scenario']:<20} {r['metric']:<34} {fmt(r['echod']):>13} "
+              f"{fmt(r['reference']):>13} {fmt(r['ratio']):>7} {r['target']:>9} {ok}")
+    print()
+    print("raw medians (msgs/s, MB/s, server CPU util, client CPU util, reps):")
+    for scen, by in med.items():
+        for server, m in by.items():
+            if "msgs_per_sec" in m:
+                print(f"  {scen:<20} {server:<13} {fmt(m.get('msgs_per_sec')):>12} msg/s "
+                      f"{fmt((m.get('bytes_per_sec') or 0) / 1e6):>9} MB/s  "
+                      f"srv {fmt(m.get('server_cpu_util'))} cli {fmt(m.get('client_cpu_util'))}  "
+                      f"reps {m.get('reps')}")
+            elif "rss_bytes_per_conn" in m:
+                print(f"  {scen:<20} {server:<13} rss {fmt(m.get('rss_after'))} B with "
+                      f"{fmt(m.get('connections'))} conns (before {fmt(m.get('rss_before'))}), "
+                      f"fds {fmt(m.get('fds_after'))}, threads {fmt(m.get('server_threads'))}")
+
+
+def machine_info():
+    info = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            info["cpu_model"] = m.group(1) if m else None
+        with open("/proc/meminfo") as f:
+            info["mem_total_kb"] = int(f.readline().split()[1])
+    except OSError:
+        pass
+    info["loadavg_start"] = os.getloadavg()
+    try:
+        info["git_revision"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"],
+                                              capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def find_bins(bin_dir):
+    bins = {n: os.path.join(bin_dir, n) for n in ("echod", "echo-probe", "reference_echo", "bench_client")}
+    for n in ("echod", "reference_echo", "bench_client"):
+        if not os.access(bins[n], os.X_OK):
+            sys.exit(f"bench: {bins[n]} is missing: build first (make bench builds it)")
+    return bins
+
+
+def pick_driver(bins, requested, probe_threads):
+    if requested == "probe" or (requested == "auto" and os.access(bins["echo-probe"], os.X_OK)):
+        if not os.access(bins["echo-probe"], os.X_OK):
+            sys.exit("bench: echo-probe is missing")
+        # A probe that cannot talk yet (half-built) falls back with a warning in auto mode.
+        ok = subprocess.run([bins["echo-probe"], "--help"], capture_output=True).returncode in (0,)
+        if ok or requested == "probe":
+            return Driver(bins, "probe", probe_threads)
+        log("bench: echo-probe --help failed; using bench_client for every scenario")
+    return Driver(bins, "builtin", probe_threads)
+
+
+def cmd_run(cfg):
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-bench-")
+    wanted = [s for s in SCENARIOS if not cfg.only or s[0] in cfg.only.split(",")]
+    log(f">> bench: {cfg.reps} rep(s), {cfg.duration}s runs after {cfg.warmup}s warm-up, "
+        f"driver {driver.mode}, scenarios: {' '.join(s[0] for s in wanted)}")
+    raw = {s[0]: {} for s in wanted}
+    truncated = False
+    for scen in wanted:
+        name, kind = scen[0], scen[1]
+        for rep in range(cfg.reps):
+            if time.time() - t_start > cfg.max_runtime:
+                truncated = True
+                log(f"!! runtime bound {cfg.max_runtime}s reached: skipping the rest")
+                break
+            if kind == "scrape":
+                order = [("echod", False), ("echod+scrape", True)]
+            else:
+                order = [("echod", None), ("reference", None)]
+            if rep % 2:
+                order.reverse()
+            for label, scrape in order:
+                server = Server("reference" if label == "reference" else "echod", bins, workdir,
+                                tag=f"-{name}-{rep}")
+                try:
+                    if kind == "idle":
+                        r = measure_idle(server, bins, cfg.idle_conns)
+                    else:
+                        r = measure_traffic(server, driver, scen, cfg, scrape=bool(scrape))
+                finally:
+                    server.stop()
+                raw[name].setdefault(label, []).append(r)
+                brief = (f"{fmt(r.get('msgs_per_sec'))} msg/s, cpu {fmt(r.get('server_cpu_us_per_msg'))} us/msg"
+                         if "msgs_per_sec" in r else
+                         f"{fmt(r.get('rss_bytes_per_conn'))} B/conn, {fmt(r.get('fds_per_conn'))} fd/conn"
+                         if "rss_bytes_per_conn" in r else r.get("error", "?"))
+                log(f"   {name:<20} rep {rep + 1} {label:<13} {brief}")
+        if truncated:
+            break
+    med = summarize(raw)
+    rows = evaluate(med)
+    runtime = time.time() - t_start
+    info = machine_info()
+    info["loadavg_end"] = os.getloadavg()
+    doc = {
+        "kind": "echod-bench", "version": 1,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_start)),
+        "runtime_s": round(runtime, 1), "truncated": truncated,
+        "config": {"reps": cfg.reps, "duration_s": cfg.duration, "warmup_s": cfg.warmup,
+                   "driver": driver.mode, "probe_threads": cfg.probe_threads,
+                   "idle_connections": cfg.idle_conns, "quick": cfg.quick, "pin": cfg.pin},
+        "machine": info,
+        "scenarios": {s[0]: {"kind": s[1], "connections": s[2], "size": s[3], "limits": s[4]}
+                      for s in wanted},
+        "medians": med, "ratios": rows, "raw": raw,
+    }
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
+    path = os.path.join(cfg.out_dir, f"bench-{stamp}{'-quick' if cfg.quick else ''}.json")
+    for p in (path, os.path.join(cfg.out_dir, "latest.json")):
+        with open(p, "w") as f:
+            json.dump(doc, f, indent=1)
+    print()
+    print(f"echod vs reference_echo, one worker each, medians of {cfg.reps} rep(s) x {cfg.duration}s "
+          f"(driver: {driver.mode}; pin server,client: {cfg.pin}; machine: {info.get('cpus')} CPUs {info.get('cpu_model')}, "
+          f"load {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f})")
+    print()
+    print_table(rows, med)
+    print()
+    print(f"results: {path}")
+    print(f"total runtime: {runtime:.0f} s{' (TRUNCATED by the runtime bound)' if truncated else ''}")
+    return doc
+
+
+# ----------------------------------------------------------------------------- cost (callgrind/strace)
+
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def callgrind_functions(path):
+    """Self instructions per function from callgrind_annotate."""
+    try:
+        out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--auto=no", path],
+                             capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    funcs = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)\s*$", line)
+        if m and ":" in m.group(2) and not m.group(2).startswith("PROGRAM TOTALS"):
+            name = re.sub(r"\s+\[.*\]$", "", m.group(2))
+            funcs[name] = funcs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return funcs
+
+
+STRACE_ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+)?\s*(\w+)\s*$")
+
+
+def strace_counts(path):
+    calls, errors = {}, {}
+    with open(path) as f:
+        for line in f:
+            m = STRACE_ROW.match(line)
+            if m and m.group(3) != "total":
+                calls[m.group(3)] = int(m.group(1))
+                errors[m.group(3)] = int(m.group(2) or 0)
+    return calls, errors
+
+
+def cost_client(driver, addr, count):
+    cmd = driver.pingpong(addr, 50, 64, count=count)
+    doc, rc, _, err = run_client(cmd, 600)
+    if doc is None or rc != 0:
+        raise RuntimeError(f"cost client failed rc={rc}: {err}")
+    return messages_of(doc)
+
+
+PERF_EVENTS = ["raw_syscalls:sys_enter", "syscalls:sys_enter_read", "syscalls:sys_enter_write",
+               "syscalls:sys_enter_readv", "syscalls:sys_enter_writev",
+               "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_sendto",
+               "syscalls:sys_enter_recvmsg", "syscalls:sys_enter_sendmsg",
+               "syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_pwait",
+               "syscalls:sys_enter_epoll_ctl", "syscalls:sys_enter_accept4"]
+
+
+def perf_works():
+    try:
+        r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                           capture_output=True, text=True, timeout=20)
+        return r.returncode == 0 and "raw_syscalls" in r.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def cost_one(kind, bins, driver, counts, workdir, tools):
+    res = {"server": kind}
+    # 1. callgrind: user-space instructions, marginal between two workload sizes.
+    if "callgrind" in tools:
+        totals, msgs, funcs = [], [], []
+        for n in counts:
+            out = os.path.join(workdir, f"callgrind.{kind}.{n}.out")
+            s = Server(kind, bins, workdir,
+                       wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                             "--dump-instr=no", "-q"], tag=f"-cg-{n}")
+            try:
+                msgs.append(cost_client(driver, s.addr, n))
+            finally:
+                s.stop(timeout=120)
+            totals.append(callgrind_total(out))
+            funcs.append(callgrind_functions(out))
+            res.setdefault("callgrind_files", []).append(out)
+        dm = msgs[1] - msgs[0]
+        res["messages"] = msgs
+        res["instructions_total"] = totals
+        res["instructions_per_msg"] = (totals[1] - totals[0]) / dm
+        per_fn = {f: (funcs[1].get(f, 0) - funcs[0].get(f, 0)) / dm
+                  for f in set(funcs[0]) | set(funcs[1])}
+        res["instructions_per_msg_by_function"] = dict(
+            sorted(((f, round(v, 1)) for f, v in per_fn.items() if abs(v) >= 0.5),
+                   key=lambda kv: -kv[1])[:30])
+    # 2. strace -c -f: system calls by name (strace slows the server, so epoll_wait batches
+    #    more events than it would natively; read/write/epoll_ctl/EAGAIN counts are exact).
+    if "strace" in tools:
+        calls, errs, msgs = [], [], []
+        for n in counts:
+            out = os.path.join(workdir, f"strace.{kind}.{n}.txt")
+            s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}")
+            try:
+                msgs.append(cost_client(driver, s.addr, n))
+            finally:
+                s.stop(timeout=60)
+            c, e = strace_counts(out)
+            calls.append(c)
+            errs.append(e)
+        dm = msgs[1] - msgs[0]
+        names = set(calls[0]) | set(calls[1])
+        per = {k: (calls[1].get(k, 0) - calls[0].get(k, 0)) / dm for k in names}
+        per_err = {k: (errs[1].get(k, 0) - errs[0].get(k, 0)) / dm for k in names}
+        res["strace_syscalls_per_msg"] = sum(per.values())
+        res["strace_by_syscall"] = {k: round(v, 4) for k, v in sorted(per.items(), key=lambda kv: -kv[1])
+                                    if abs(v) >= 0.0005}
+        res["strace_errors_by_syscall"] = {k: round(v, 4) for k, v in per_err.items() if abs(v) >= 0.0005}
+    # 3. perf stat syscall tracepoints: near-native speed, so batching is realistic.
+    if "perf" in tools:
+        vals, msgs = [], []
+        for n in counts:
+            s = Server(kind, bins, workdir, tag=f"-perf-{n}")
+            out = os.path.join(workdir, f"perf.{kind}.{n}.csv")
+            perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS),
+                          "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            try:
+                msgs.append(cost_client(driver, s.addr, n))
+            finally:
+                stop(perf, sig=signal.SIGINT)
+                s.stop()
+            v = {}
+            with open(out) as f:
+                for line in f:
+                    parts = line.strip().split(",")
+                    if len(parts) > 2 and parts[0].isdigit():
+                        v[parts[2].split(":")[-1].replace("sys_enter_", "")] = int(parts[0])
+            vals.append(v)
+        dm = msgs[1] - msgs[0]
+        per = {k: (vals[1].get(k, 0) - vals[0].get(k, 0)) / dm for k in vals[0]}
+        res["perf_syscalls_per_msg"] = per.pop("sys_enter", None)
+        res["perf_by_syscall"] = {k: round(v, 4) for k, v in sorted(per.items(), key=lambda kv: -kv[1])
+                                  if abs(v) >= 0.0005}
+    return res
+
+
+def cmd_cost(cfg):
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-cost-")
+    tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
+    counts = [cfg.count, 2 * cfg.count]
+    log(f">> cost: 50 connections x {counts} messages, 64 B, driver {driver.mode}, tools {tools}")
+    results = {}
+    for kind in cfg.servers.split(","):
+        log(f"   {kind} ...")
+        results[kind] = cost_one(kind, bins, driver, counts, workdir, tools)
+    e, r = results.get("echod", {}), results.get("reference", {})
+    print()
+    print(f"deterministic cost per echoed 64 B message, 50 connections, marginal between "
+          f"{counts[0]} and {counts[1]} messages per connection:")
+    print(f"{'':<34} {'echod':>10} {'reference':>10} {'ratio':>7} {'target':>8}")
+    for key, label, target in (("instructions_per_msg", "user-space instructions/msg (callgrind)", "<= 300"),
+                               ("strace_syscalls_per_msg", "syscalls/msg (strace -c)", "<= 2.1"),
+                               ("perf_syscalls_per_msg", "syscalls/msg (perf, native speed)", "<= 2.1")):
+        if key in e or key in r:
+            print(f"{label:<34} {fmt(e.get(key)):>10} {fmt(r.get(key)):>10} "
+                  f"{fmt(ratio(e.get(key), r.get(key))):>7} {target:>8}")
+    for kind, res in results.items():
+        if "strace_by_syscall" in res:
+            print(f"\n{kind} syscalls/msg by name (strace; errors in brackets):")
+            for k, v in res["strace_by_syscall"].items():
+                er = res["strace_errors_by_syscall"].get(k)
+                print(f"  {k:<16} {v:8.4f}" + (f"  [{er:.4f} failed]" if er else ""))
+        if "perf_by_syscall" in res:
+            print(f"{kind} syscalls/msg by name (perf): " +
+                  ", ".join(f"{k} {v:.3f}" for k, v in res["perf_by_syscall"].items() if v))
+        if "instructions_per_msg_by_function" in res:
+            print(f"\n{kind} instructions/msg by function (self, marginal; top 15):")
+            for f, v in list(res["instructions_per_msg_by_function"].items())[:15]:
+                print(f"  {v:8.1f}  {f[:110]}")
+    doc = {"kind": "echod-cost", "version": 1, "runtime_s": round(time.time() - t_start, 1),
+           "connections": 50, "size": 64, "counts_per_connection": counts,
+           "driver": driver.mode, "machine": machine_info(), "results": results}
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
+    path = os.path.join(cfg.out_dir, f"cost-{stamp}.json")
+    for p in (path, os.path.join(cfg.out_dir, "cost-latest.json")):
+        with open(p, "w") as f:
+            json.dump(doc, f, indent=1)
+    print(f"\nresults: {path}\ntotal runtime: {time.time() - t_start:.0f} s")
+    return doc
+
+
+# ----------------------------------------------------------------------------- smoke
+
+def cmd_smoke(cfg):
+    """The reference echoes every byte (verified by bench_client), and a tiny run writes valid JSON."""
+    bins = find_bins(cfg.bin_dir)
+    workdir = tempfile.mkdtemp(prefix="echod-smoke-")
+    s = Server("reference", bins, workdir)
+    try:
+        for cmd in (["pingpong", "-c", "8", "-s", "3000", "-n", "200"],
+                    ["stream", "-c", "2", "-s", "65536", "-d", "0.3"],
+                    ["newconn", "-c", "4", "-d", "0.2"]):
+            doc, rc, _, err = run_client([bins["bench_client"]] + cmd + [s.addr], 30)
+            if rc != 0 or not doc or doc.get("errors") or doc.get("mismatches") or not doc.get("received"):
+                sys.exit(f"smoke: reference_echo failed {cmd}: rc={rc} {doc} {err}")
+    finally:
+        s.stop()
+    cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
+    doc = cmd_run(cfg)
+    with open(os.path.join(cfg.out_dir, "latest.json")) as f:
+        back = json.load(f)
+    assert back["medians"] and back["ratios"], "empty results"
+    missing = [s[0] for s in SCENARIOS if s[0] not in back["medians"]]
+    assert not missing, f"scenarios missing: {missing}"
+    for row in back["ratios"]:
+        assert row["ratio"] is not None or not row["target"], f"no ratio for {row['scenario']} {row['metric']}"
+    print("smoke: ok")
+    return doc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke"])
+    ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
+    ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
+    quick = os.environ.get("QUICK", "") not in ("", "0")
+    ap.add_argument("--quick", action="store_true", default=quick, help="1 rep, 2 s runs (QUICK=1)")
+    ap.add_argument("--reps", type=int, default=int(os.environ.get("REPS", 0)) or None)
+    ap.add_argument("--duration", type=float, default=float(os.environ.get("DURATION", 0)) or None)
+    ap.add_argument("--warmup", type=float, default=None)
+    ap.add_argument("--only", default=os.environ.get("ONLY", ""), help="comma-separated scenario names")
+    ap.add_argument("--driver", default=os.environ.get("BENCH_DRIVER", "auto"),
+                    choices=["auto", "probe", "builtin"])
+    ap.add_argument("--probe-threads", type=int, default=int(os.environ.get("PROBE_THREADS", 1)),
+                    help="echo-probe -t (default 1: one core for the client, one for the server)")
+    ap.add_argument("--idle-conns", type=int, default=int(os.environ.get("IDLE_CONNS", 10000)))
+    ap.add_argument("--max-runtime", type=float, default=float(os.environ.get("MAX_RUNTIME", 1200)))
+    ap.add_argument("--count", type=int, default=int(os.environ.get("COST_COUNT", 1000)),
+                    help="cost: messages per connection of the smaller workload (the larger is 2x)")
+    ap.add_argument("--servers", default="echod,reference")
+    ap.add_argument("--pin", default=os.environ.get("BENCH_PIN", "auto"),
+                    help="SERVER_CPU,CLIENT_CPU, 'auto' (0,1 when there are 2+ CPUs) or 0 (no pinning):"
+                         " a latency-bound ping-pong runs twice as fast or slow depending on whether"
+                         " the scheduler puts client and server on the same CPU")
+    ap.add_argument("--no-perf", dest="perf", action="store_false")
+    cfg = ap.parse_args()
+    if cfg.reps is None:
+        cfg.reps = 1 if cfg.quick else 3
+    if cfg.duration is None:
+        cfg.duration = 2.0 if cfg.quick else 5.0
+    if cfg.warmup is None:
+        cfg.warmup = 0.5 if cfg.quick else 1.0
+    cfg.bin_dir = os.path.abspath(cfg.bin_dir)
+    cpus = sorted(os.sched_getaffinity(0))
+    if cfg.pin == "auto":
+        cfg.pin = f"{cpus[0]},{cpus[1]}" if len(cpus) >= 2 else "0"
+    if cfg.pin not in ("0", "", "off"):
+        srv, cli = cfg.pin.split(",")
+        PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
+    {"run": cmd_run, "cost": cmd_cost, "smoke": cmd_smoke}[cfg.command](cfg)
+
+
+if __name__ == "__main__":
+    main()
