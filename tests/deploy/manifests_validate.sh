@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Every object the chart renders (defaults and each ci/*-values.yaml) and every object of
+# `kubectl kustomize deploy/` passes the Kubernetes OpenAPI schema (prometheus-operator CRD
+# schemas for ServiceMonitor/PrometheusRule) and echod's rules (validate-k8s.cjs). Mutated
+# renders prove the validator fails. With an echod binary, each rendered config file passes
+# `echod --check-config`. The chart's PrometheusRule passes `promtool check rules`.
+source "$(dirname "$0")/lib.sh"
+ensure_tools
+need kubectl promtool
+make_tmp
+here="$(cd "$(dirname "$0")" && pwd)"
+chart="$ECHOD_SOURCE_DIR/helm/echod"
+validate() { node "$here/validate-k8s.cjs" "$@"; }
+mkdir -p "$TMP/configs"
+export CONFIG_OUT_DIR="$TMP/configs"
+
+"$HELM" template echod "$chart" --namespace echod >"$TMP/default.yaml"
+validate "$TMP/default.yaml"
+for values in "$chart"/ci/*-values.yaml; do
+  name="$(basename "$values" -values.yaml)"
+  "$HELM" template echod "$chart" --namespace echod -f "$values" >"$TMP/ci-$name.yaml"
+  echo -n "ci/$name: "
+  validate "$TMP/ci-$name.yaml"
+done
+# Each optional feature renders its object when on, and not by default.
+for pair in servicemonitor:ServiceMonitor prometheusrule:PrometheusRule pdb:PodDisruptionBudget \
+  hpa:HorizontalPodAutoscaler networkpolicy:NetworkPolicy; do
+  grep -q "^kind: ${pair#*:}$" "$TMP/ci-${pair%%:*}.yaml" || die "ci/${pair%%:*} does not render a ${pair#*:}"
+  ! grep -q "^kind: ${pair#*:}$" "$TMP/default.yaml" || die "${pair#*:} is rendered by default"
+done
+grep -q 'prometheus.io/scrape: "true"' "$TMP/ci-scrape-annotations.yaml" || die "scrape annotations missing"
+grep -q -- '--admin-token-file' "$TMP/ci-admin-token.yaml" || die "admin token not passed"
+! grep -q '^  replicas:' "$TMP/ci-hpa.yaml" || die "replicas set while the HPA owns them"
+grep -q 'checksum/config:' "$TMP/default.yaml" || die "checksum/config annotation missing"
+grep -q 'topologySpreadConstraints:' "$TMP/default.yaml" || die "topologySpreadConstraints missing"
+grep -q 'helm.sh/hook: test' "$TMP/default.yaml" || die "helm test Pod missing"
+grep -q 'echo-probe' "$TMP/default.yaml" || die "helm test Pod does not run echo-probe"
+
+kubectl kustomize "$ECHOD_SOURCE_DIR/deploy" >"$TMP/kustomize.yaml"
+echo -n "deploy/: "
+validate "$TMP/kustomize.yaml"
+# deploy/ holds one object per file.
+for f in "$ECHOD_SOURCE_DIR"/deploy/*.yaml; do
+  [ "$(basename "$f")" = kustomization.yaml ] && continue
+  n="$(grep -c '^kind:' "$f")"
+  [ "$n" -eq 1 ] || die "$f holds $n objects, want 1"
+done
+
+# The validator must be able to fail: each mutation of a valid render is refused.
+mutate() {
+  local why="$1" expr="$2" src="$3"
+  sed -e "$expr" "$src" >"$TMP/mutated.yaml"
+  cmp -s "$src" "$TMP/mutated.yaml" && die "mutation '$expr' changed nothing"
+  if out="$(validate "$TMP/mutated.yaml" 2>&1)"; then die "validator accepted: $why"; fi
+  grep -q -- "$why" <<<"$out" || die "validator refused '$expr' for another reason: $out"
+  log "validator refuses: $why"
+}
+mutate "readOnlyRootFilesystem is not true" 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' "$TMP/default.yaml"
+mutate "capabilities.drop lacks ALL" 's/- ALL/- NET_RAW/' "$TMP/default.yaml"
+mutate "runAsNonRoot is not true" 's/runAsNonRoot: true/runAsNonRoot: false/' "$TMP/default.yaml"
+mutate "seccompProfile.type" 's/type: RuntimeDefault/type: Unconfined/' "$TMP/default.yaml"
+mutate "livenessProbe path is /healthz" 's#path: /livez#path: /healthz#' "$TMP/default.yaml"
+mutate "readinessProbe is not an httpGet probe" '/readinessProbe:/,/path: \/readyz/{s/httpGet:/tcpSocket:/;/path:/d}' "$TMP/default.yaml"
+mutate "tcpSocket probe on the echo port" '/readinessProbe:/,/port: admin/{s/httpGet:/tcpSocket:/;/path:/d;s/port: admin/port: echo/}' "$TMP/default.yaml"
+mutate "enableServiceLinks must be false" 's/enableServiceLinks: false/enableServiceLinks: true/' "$TMP/default.yaml"
+mutate "terminationGracePeriodSeconds 20" 's/terminationGracePeriodSeconds: .*/terminationGracePeriodSeconds: 20/' "$TMP/default.yaml"
+mutate "schema: " 's/containerPort: 7007/containerPort: "seven"/' "$TMP/default.yaml"
+mutate "schema: " '0,/maxUnavailable: 1/s/maxUnavailable: 1/maxUnavailable: [1]/' "$TMP/ci-pdb.yaml"
+mutate "schema: " 's/interval: 10s/interval: [10s]/' "$TMP/ci-servicemonitor.yaml"
+mutate "selects helper pod" 's/app.kubernetes.io\/name: echod-test/app.kubernetes.io\/name: echod/' "$TMP/default.yaml"
+
+# The chart's PrometheusRule is a valid Prometheus rule file.
+node -e '
+const y=require("js-yaml"),fs=require("fs");
+const r=y.loadAll(fs.readFileSync(process.argv[1],"utf8")).find(d=>d&&d.kind==="PrometheusRule");
+fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-prometheusrule.yaml" "$TMP/chart-rules.yml"
+promtool check rules "$TMP/chart-rules.yml"
+[ "$(grep -c 'alert:' "$TMP/chart-rules.yml")" -eq 4 ] || die "chart PrometheusRule should hold 4 alerts"
+
+# echod itself accepts every rendered config file (when it is built).
+if [ -n "${ECHOD_BINARY:-}" ] && [ -x "$ECHOD_BINARY" ]; then
+  n=0
+  for cfg in "$TMP"/configs/*; do
+    "$ECHOD_BINARY" --check-config --config "$cfg" >"$TMP/effective.json" \
+      || die "echod --check-config refuses $(basename "$cfg"): $(cat "$cfg")"
+    n=$((n + 1))
+  done
+  "$ECHOD_BINARY" --check-config --config "$ECHOD_SOURCE_DIR/deploy/config.json" >/dev/null \
+    || die "echod --check-config refuses deploy/config.json"
+  log "echod --check-config accepts $n rendered config files and deploy/config.json"
+else
+  die "ECHOD_BINARY not set or not built: cannot check the rendered config files"
+fi
+echo "manifests validate: ok"

@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Validates Kubernetes objects offline: every document of every YAML file given is checked
+// against the Kubernetes OpenAPI schema (npm kubernetes-models) or the prometheus-operator
+// CRD schema (@kubernetes-models/prometheus-operator), then against echod's own rules:
+// restricted Pod Security Standard fields, probes on /livez and /readyz via the admin port,
+// never a tcpSocket probe on the echo port, enableServiceLinks false, a grace period longer
+// than shutdown_delay + drain_timeout, and no helper pod matched by a workload's selector.
+// Usage: NODE_PATH=<node_modules> node validate-k8s.cjs FILE.yaml...   exit 0 = all valid.
+'use strict';
+const fs = require('fs');
+const yaml = require('js-yaml');
+
+const kTopLevel = {
+  'v1': 'kubernetes-models/v1',
+  'apps/v1': 'kubernetes-models/apps/v1',
+  'policy/v1': 'kubernetes-models/policy/v1',
+  'autoscaling/v2': 'kubernetes-models/autoscaling/v2',
+  'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
+  'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+};
+
+const problems = [];
+const counts = {};
+function fail(where, msg) { problems.push(`${where}: ${msg}`); }
+
+function schemaCheck(obj, where) {
+  const base = kTopLevel[obj.apiVersion];
+  if (!base) return fail(where, `no schema known for apiVersion ${obj.apiVersion}`);
+  let mod;
+  try {
+    mod = require(`${base}/${obj.kind}`);
+  } catch (e) {
+    return fail(where, `no schema for ${obj.apiVersion} ${obj.kind}: ${e.message}`);
+  }
+  const Model = mod[obj.kind];
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    fail(where, `schema: ${e.message}`);
+  }
+}
+
+function durationSeconds(text) {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(String(text));
+  if (!m) return NaN;
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2]];
+}
+
+function podSpecOf(obj) {
+  if (obj.kind === 'Pod') return obj.spec;
+  if (['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(obj.kind)) return obj.spec.template.spec;
+  return null;
+}
+
+function checkRestricted(spec, where) {
+  const psc = spec.securityContext || {};
+  for (const c of [...(spec.initContainers || []), ...spec.containers]) {
+    const sc = c.securityContext || {};
+    const at = `${where} container ${c.name}`;
+    const nonRoot = sc.runAsNonRoot ?? psc.runAsNonRoot;
+    if (nonRoot !== true) fail(at, 'runAsNonRoot is not true');
+    const uid = sc.runAsUser ?? psc.runAsUser;
+    if (uid === 0 || uid === undefined) fail(at, `runAsUser must be a non-zero UID (got ${uid})`);
+    const seccomp = (sc.seccompProfile || psc.seccompProfile || {}).type;
+    if (!['RuntimeDefault', 'Localhost'].includes(seccomp)) fail(at, `seccompProfile.type is ${seccomp}`);
+    if (sc.allowPrivilegeEscalation !== false) fail(at, 'allowPrivilegeEscalation is not false');
+    if (sc.privileged === true) fail(at, 'privileged');
+    const drop = ((sc.capabilities || {}).drop) || [];
+    if (!drop.includes('ALL')) fail(at, 'capabilities.drop lacks ALL');
+    const add = ((sc.capabilities || {}).add) || [];
+    if (add.some((a) => a !== 'NET_BIND_SERVICE')) fail(at, `capabilities.add ${add}`);
+    if (sc.readOnlyRootFilesystem !== true) fail(at, 'readOnlyRootFilesystem is not true');
+  }
+  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) fail(where, 'host namespaces');
+  for (const v of spec.volumes || []) if (v.hostPath) fail(where, `hostPath volume ${v.name}`);
+}
+
+function namedPort(container, port) {
+  if (typeof port === 'number') return port;
+  const p = (container.ports || []).find((x) => x.name === port);
+  return p ? p.containerPort : undefined;
+}
+
+function checkProbes(spec, where, configs, file) {
+  const c = spec.containers.find((x) => x.name === 'echod');
+  if (!c) return fail(where, 'no container named echod');
+  const echoPort = namedPort(c, 'echo');
+  const adminPort = namedPort(c, 'admin');
+  if (echoPort === undefined || adminPort === undefined) fail(where, 'ports echo and admin must be named');
+  const want = { livenessProbe: '/livez', readinessProbe: '/readyz' };
+  for (const [probe, path] of Object.entries(want)) {
+    const p = c[probe];
+    if (!p || !p.httpGet) { fail(where, `${probe} is not an httpGet probe`); continue; }
+    if (p.httpGet.path !== path) fail(where, `${probe} path is ${p.httpGet.path}, want ${path}`);
+    if (p.httpGet.port !== 'admin') fail(where, `${probe} port is ${p.httpGet.port}, want the named port admin`);
+  }
+  for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const p = c[probe];
+    if (p && p.tcpSocket && namedPort(c, p.tcpSocket.port) === echoPort) {
+      fail(where, `${probe} is a tcpSocket probe on the echo port`);
+    }
+    if (p && p.httpGet && namedPort(c, p.httpGet.port) === echoPort) fail(where, `${probe} targets the echo port`);
+  }
+  if (spec.enableServiceLinks !== false) fail(where, 'enableServiceLinks must be false (ECHOD_* env injection)');
+  const res = c.resources || {};
+  if (!res.requests || !res.requests.memory || !res.requests.cpu) fail(where, 'resources.requests cpu/memory missing');
+  if (!res.limits || !res.limits.memory) fail(where, 'resources.limits.memory missing');
+  // The config file: from a ConfigMap, passed with --config; grace > shutdown_delay + drain_timeout.
+  const args = c.args || [];
+  const i = args.indexOf('--config');
+  if (i < 0) return fail(where, 'echod is not started with --config');
+  const mount = (c.volumeMounts || []).find((m) => m.mountPath === args[i + 1]
+      || args[i + 1].startsWith(m.mountPath + '/'));
+  if (!mount) return fail(where, `no volume mounted at ${args[i + 1]}`);
+  const vol = (spec.volumes || []).find((v) => v.name === mount.name);
+  if (!vol || !vol.configMap) return fail(where, `${args[i + 1]} does not come from a ConfigMap`);
+  const cm = configs[vol.configMap.name];
+  if (!cm) return fail(where, `ConfigMap ${vol.configMap.name} is not rendered`);
+  const key = mount.subPath || args[i + 1].slice(mount.mountPath.length + 1);
+  let cfg;
+  try { cfg = JSON.parse(cm.data[key]); } catch (e) { return fail(where, `config ${key}: ${e.message}`); }
+  const need = durationSeconds(cfg.shutdown_delay ?? '0s') + durationSeconds(cfg.drain_timeout ?? '20s');
+  const grace = spec.terminationGracePeriodSeconds ?? 30;
+  if (!(grace > need)) fail(where, `terminationGracePeriodSeconds ${grace} <= shutdown_delay + drain_timeout ${need}`);
+  if (process.env.CONFIG_OUT_DIR) {
+    const base = require('path').basename(file).replace(/\.ya?ml$/, '');
+    fs.writeFileSync(`${process.env.CONFIG_OUT_DIR}/${base}.${vol.configMap.name}.${key}`, cm.data[key]);
+  }
+}
+
+function selects(selector, labels) {
+  return Object.entries(selector || {}).every(([k, v]) => (labels || {})[k] === v);
+}
+
+const objects = [];
+for (const file of process.argv.slice(2)) {
+  const docs = yaml.loadAll(fs.readFileSync(file, 'utf8')).filter((d) => d);
+  if (docs.length === 0) fail(file, 'no object rendered');
+  docs.forEach((d) => objects.push({ obj: d, file, where: `${file}: ${d.kind}/${(d.metadata || {}).name}` }));
+}
+const configs = {};
+for (const { obj } of objects) if (obj.kind === 'ConfigMap') configs[obj.metadata.name] = obj;
+
+for (const { obj, where, file } of objects) {
+  counts[obj.kind] = (counts[obj.kind] || 0) + 1;
+  schemaCheck(obj, where);
+  const spec = podSpecOf(obj);
+  if (spec) checkRestricted(spec, where);
+  if (obj.kind === 'Deployment') checkProbes(spec, where, configs, file);
+}
+// A Service, PDB or NetworkPolicy of echod must not pick up helper pods (helm test).
+const pods = objects.filter(({ obj }) => obj.kind === 'Pod');
+for (const { obj, where } of objects) {
+  const sel = obj.kind === 'Service' ? obj.spec.selector
+    : ['PodDisruptionBudget'].includes(obj.kind) ? obj.spec.selector.matchLabels
+    : obj.kind === 'NetworkPolicy' ? obj.spec.podSelector.matchLabels : null;
+  if (!sel) continue;
+  for (const p of pods) if (selects(sel, p.obj.metadata.labels)) fail(where, `selects helper pod ${p.obj.metadata.name}`);
+}
+if (!objects.some(({ obj }) => obj.kind === 'Deployment')) fail(process.argv.slice(2).join(' '), 'no Deployment rendered');
+
+if (problems.length) {
+  for (const p of problems) console.error(`INVALID ${p}`);
+  process.exit(1);
+}
+console.log(`valid: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ')}`);
