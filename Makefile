@@ -86,7 +86,7 @@ BENCH = python3 bench/bench.py --bin-dir $(BENCH_BUILD_DIR)/bin
 bench-build:
 	@scripts/deps.sh build bench
 	@echo ">> building (RelWithDebInfo) in $(BENCH_BUILD_DIR)"
-	@$(call CMAKE_CONFIGURE,$(BENCH_BUILD_DIR),RelWithDebInfo,)
+	@$(call CMAKE_CONFIGURE,$(BENCH_BUILD_DIR),RelWithDebInfo,-DECHOD_BUILD_TESTS=OFF)
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo bench_client
 
 .PHONY: bench
