@@ -4,6 +4,7 @@
   bench.py run   [--quick] [--reps N] [--duration S] ...   timed scenarios, echod vs reference
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
   bench.py smoke --out-dir DIR                              sub-30 s self-check (a CTest test)
+  bench.py markdown                                         tables of the newest results, for docs/
 
 `run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
 alternately, once per scenario and repetition (the order flips every repetition), drives each
@@ -802,9 +803,50 @@ def cmd_smoke(cfg):
     return doc
 
 
+def cmd_markdown(cfg):
+    """Markdown tables of the newest run and cost JSON (for docs/performance.md)."""
+    run_path = os.path.join(cfg.out_dir, "latest.json")
+    cost_path = os.path.join(cfg.out_dir, "cost-latest.json")
+    if os.path.exists(run_path):
+        with open(run_path) as f:
+            doc = json.load(f)
+        c = doc["config"]
+        print(f"Run {doc['started_utc']}, {c['reps']} reps x {c['duration_s']} s after {c['warmup_s']} s "
+              f"warm-up, medians; driver {c['driver']}; pinned server,client CPUs {c.get('pin')}; "
+              f"load {doc['machine']['loadavg_start'][0]:.2f} -> {doc['machine']['loadavg_end'][0]:.2f}; "
+              f"revision {doc['machine'].get('git_revision')}; runtime {doc['runtime_s']:.0f} s.\n")
+        print("| scenario | metric | echod | reference | ratio | target | met |")
+        print("|---|---|---:|---:|---:|---|---|")
+        for r in doc["ratios"]:
+            ok = "" if not r["target"] else ("yes" if r["ok"] else ("**no**" if r["ok"] is False else "?"))
+            print(f"| {r['scenario']} | {r['metric']} | {fmt(r['echod'])} | {fmt(r['reference'])} | "
+                  f"{fmt(r['ratio'])} | {r['target']} | {ok} |")
+        print("\n| scenario | server | msgs/s | MB/s | p50 us | p99 us | server CPU us/msg | server CPU | client CPU |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for scen, by in doc["medians"].items():
+            for server, m in by.items():
+                if "msgs_per_sec" in m:
+                    print(f"| {scen} | {server} | {fmt(m.get('msgs_per_sec'))} | "
+                          f"{fmt((m.get('bytes_per_sec') or 0) / 1e6)} | {fmt(m.get('latency_p50_us'))} | "
+                          f"{fmt(m.get('latency_p99_us'))} | {fmt(m.get('server_cpu_us_per_msg'))} | "
+                          f"{fmt(m.get('server_cpu_util'))} | {fmt(m.get('client_cpu_util'))} |")
+    if os.path.exists(cost_path):
+        with open(cost_path) as f:
+            doc = json.load(f)
+        e, r = doc["results"].get("echod", {}), doc["results"].get("reference", {})
+        print(f"\nCost, 50 connections x {doc['counts_per_connection']} messages of 64 B, marginal, "
+              f"driver {doc['driver']}, revision {doc['machine'].get('git_revision')}:\n")
+        print("| per echoed message | echod | reference | target |")
+        print("|---|---:|---:|---|")
+        for key, label, target in (("instructions_per_msg", "user-space instructions (callgrind)", "<= 300"),
+                                   ("strace_syscalls_per_msg", "system calls (strace -c -f)", "<= 2.1"),
+                                   ("perf_syscalls_per_msg", "system calls (perf stat, native speed)", "<= 2.1")):
+            print(f"| {label} | {fmt(e.get(key))} | {fmt(r.get(key))} | {target} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke"])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke", "markdown"])
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
     quick = os.environ.get("QUICK", "") not in ("", "0")
@@ -841,7 +883,7 @@ def main():
     if cfg.pin not in ("0", "", "off"):
         srv, cli = cfg.pin.split(",")
         PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
-    {"run": cmd_run, "cost": cmd_cost, "smoke": cmd_smoke}[cfg.command](cfg)
+    {"run": cmd_run, "cost": cmd_cost, "smoke": cmd_smoke, "markdown": cmd_markdown}[cfg.command](cfg)
 
 
 if __name__ == "__main__":
