@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -74,8 +75,13 @@ class ExchangeStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char* ptr, size_t size) override {
+    if (status_ == 0 && size >= 12 && std::memcmp(ptr, "HTTP/1.", 7) == 0) {
+      status_ = std::atoi(std::string(ptr + 9, 3).c_str());
+    }
     return ex_.write(ptr, size) ? static_cast<ssize_t>(size) : -1;
   }
+  /// The status of the answer written (0 before the status line).
+  int status() const { return status_; }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     ip = ex_.remote_ip();
     port = ex_.remote_port();
@@ -89,6 +95,7 @@ class ExchangeStream final : public httplib::Stream {
  private:
   HttpExchange& ex_;
   std::size_t pos_ = 0;
+  int status_ = 0;
 };
 
 /// cpp-httplib as a request router only: the front owns sockets and threads, this class
@@ -99,7 +106,8 @@ class Router final : public httplib::Server {
     ExchangeStream stream(ex);
     bool connection_closed = false;
     const bool ok = process_request(stream, ex.last(), connection_closed, nullptr);
-    return ok && !connection_closed;
+    // After a request httplib could not parse, where the next one starts is a guess: close.
+    return ok && !connection_closed && stream.status() != 400;
   }
 };
 

@@ -34,6 +34,7 @@ struct Connection {
   std::string buf;              // bytes read and not yet answered (may hold pipelined requests)
   std::size_t request_len = 0;  // when dispatched: bytes of buf that make the request
   bool priority = false;
+  bool close_after = false;         // the client asked for Connection: close (or spoke HTTP/1.0)
   bool peer_closed = false;         // FIN seen: answer what is complete, then close
   Clock::time_point deadline;       // the whole next request must have arrived by then
   Clock::time_point waiting_since;  // for evicting the oldest when full
@@ -73,6 +74,7 @@ struct Framing {
   int status = 0;              // kError
   std::string error;           // kError
   bool send_continue = false;  // kIncomplete: the client waits for "100 Continue"
+  bool close = false;          // kComplete: the client asked to close after this answer
 };
 
 Framing error(int status, std::string text) {
@@ -112,6 +114,9 @@ Framing frame(std::string& buf, const HttpFrontLimits& limits) {
   std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, std::min(target.find('?'), target.size()));
 
+  // HTTP/1.0 closes unless asked not to; HTTP/1.1 keeps unless asked to close. Decided here
+  // too, so even a request the router cannot parse ends the way the client asked.
+  bool close = request_line.substr(sp2 + 1) == "HTTP/1.0";
   std::optional<std::size_t> content_length;
   std::size_t expect_begin = std::string::npos;
   std::size_t expect_end = 0;
@@ -133,6 +138,9 @@ Framing frame(std::string& buf, const HttpFrontLimits& limits) {
         content_length = n;
       } else if (iequals(name, "transfer-encoding")) {
         return error(411, "chunked request bodies are not accepted; send Content-Length");
+      } else if (iequals(name, "connection")) {
+        if (iequals(value, "close")) close = true;
+        if (iequals(value, "keep-alive")) close = false;
       } else if (iequals(name, "expect") && iequals(value, "100-continue")) {
         expect_begin = pos;
         expect_end = end + 1;
@@ -152,6 +160,7 @@ Framing frame(std::string& buf, const HttpFrontLimits& limits) {
     return f;
   }
   f.kind = Framing::kComplete;
+  f.close = close;
   f.length = head_end + sep + body;
   f.path = std::string(target);
   return f;
@@ -437,6 +446,7 @@ struct HttpFront::Impl {
       return;
     }
     c->request_len = f.length;
+    c->close_after = f.close;
     c->priority =
         std::find(priority_paths.begin(), priority_paths.end(), f.path) != priority_paths.end();
     epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
@@ -463,7 +473,7 @@ struct HttpFront::Impl {
   /// Lane thread: answers the request, then hands the connection back for the next one.
   void serve(ConnectionPtr c) {
     const bool last = c->served + 1 >= limits.max_requests_per_connection || c->peer_closed ||
-                      stopping.load(std::memory_order_acquire);
+                      c->close_after || stopping.load(std::memory_order_acquire);
     HttpExchange ex(c->fd, std::string_view(c->buf).substr(0, c->request_len), last, c->remote_ip,
                     c->remote_port, Clock::now() + limits.write_timeout);
     const bool keep = handler(ex) && !last && !ex.failed();
