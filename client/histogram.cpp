@@ -39,6 +39,8 @@ std::uint64_t Histogram::percentile(double p) const {
   p = std::clamp(p, 0.0, 100.0);
   auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
   rank = std::clamp<std::uint64_t>(rank, 1, count_);
+  if (rank == 1) return min_;  // both ends are known exactly
+  if (rank == count_) return max_;
   std::uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
     seen += counts_[i];

@@ -155,6 +155,14 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   add_common(http, raw, "http://HOST:PORT");
 
   ParseOutcome out;
+  if (args.empty() || (args[0] != "tcp" && args[0] != "udp" && args[0] != "http" &&
+                       args[0].rfind('-', 0) != 0)) {
+    out.exit_code = 2;
+    out.text = args.empty() ? "echo-probe: MODE is required: tcp, udp or http (see --help)"
+                            : "echo-probe: MODE: '" + args[0] +
+                                  "' is not tcp, udp or http (see --help)";
+    return out;
+  }
   try {
     // CLI11 wants argv order without the program name, reversed.
     std::vector<std::string> rest(args.rbegin(), args.rend());
