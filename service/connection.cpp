@@ -78,7 +78,6 @@ void Connection::read_and_echo(bool hangup) {
         stats.tcp_sent_bytes.add(sent);
         stash(ctx_.read_buffer + sent, got - sent);
         stats.backpressure_pauses.add();
-        if (hangup) peer_closed_ = true;  // FIN already queued behind what we read
         return;
       } else {
         close(is_peer_gone(errno) ? CloseReason::kClient : CloseReason::kError);
@@ -127,10 +126,6 @@ Connection::FlushResult Connection::flush() {
 }
 
 void Connection::after_drained() {
-  if (peer_closed_) {
-    close(CloseReason::kClient);
-    return;
-  }
   // Edges that arrived while paused were consumed without reading: read now. A FIN among
   // them shows up as recv() == 0, so the read must go on to EAGAIN (hangup = true).
   read_and_echo(true);

@@ -51,8 +51,11 @@ class Connection final : public Watcher {
   std::uint64_t bytes_echoed() const { return bytes_read_; }
 
   void on_events(std::uint32_t events) override;
-  /// Resumes reading after defer().
-  void resume() { read_and_echo(false); }
+  /// Resumes reading after defer(), unless an event since then left bytes pending (those
+  /// must reach the peer before anything read later).
+  void resume() {
+    if (pending_len_ == 0) read_and_echo(false);
+  }
   /// Closes now, counting `reason`; the context releases (destroys) this connection.
   void close(CloseReason reason);
   /// Shutdown: one last non-blocking attempt to send what is pending, then close.
@@ -65,13 +68,13 @@ class Connection final : public Watcher {
 
  private:
   // Reads and echoes until the socket is drained, the turn's budget is used, or the peer
-  // stops reading. `hangup` = the peer's FIN is known to be queued (read to EOF).
+  // stops reading. `hangup`: the peer's FIN may be queued, so read on to EOF or EAGAIN.
   void read_and_echo(bool hangup);
   enum class FlushResult { kDrained, kBlocked, kClosed };
   // Sends pending bytes. kClosed: the peer is gone and this connection was released.
   FlushResult flush();
   void stash(const char* data, std::size_t len);
-  // After pending drained: finish a half-close or a byte cap, or resume reading.
+  // After pending drained: resume reading (which also finds a FIN or the byte cap).
   void after_drained();
   std::uint64_t read_allowance() const;
 
@@ -83,7 +86,6 @@ class Connection final : public Watcher {
   std::uint64_t bytes_read_ = 0;
   std::int64_t opened_ns_;
   std::int64_t last_active_ns_;
-  bool peer_closed_ = false;  // read() returned 0: echo what is left, then close
 };
 
 }  // namespace echod

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -30,7 +31,8 @@ sigset_t handled_signals() {
   return set;
 }
 
-/// Waits for one of the handled signals until `deadline`; nullopt when it passes first.
+/// Waits for one of the handled signals until `deadline` (none: forever); nullopt when the
+/// deadline passes first. A deadline already past still collects a pending signal.
 std::optional<int> wait_for_signal(std::optional<Clock::time_point> deadline) {
   const sigset_t set = handled_signals();
   for (;;) {
@@ -39,12 +41,12 @@ std::optional<int> wait_for_signal(std::optional<Clock::time_point> deadline) {
       if (sigwait(&set, &sig) == 0) return sig;
       continue;
     }
-    auto left = *deadline - Clock::now();
-    if (left <= Clock::duration::zero()) return std::nullopt;
+    const auto left = std::max(Clock::duration::zero(), *deadline - Clock::now());
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
     const int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig > 0) return sig;
+    if (Clock::now() >= *deadline) return std::nullopt;
   }
 }
 

@@ -61,7 +61,10 @@ std::optional<std::string> Worker::bind(const Endpoint& at, bool udp) {
   if (listen_fd_ < 0) return error;
   if (!loop_.add(listen_fd_, EPOLLIN, &listener_)) return "epoll_ctl: " + std::string(std::strerror(errno));
   if (udp) {
-    const int ufd = net::bind_udp(at, &error);
+    // Same port as TCP, even when `at` asked for an ephemeral one.
+    Endpoint udp_at = at;
+    udp_at.port = net::local_port(listen_fd_);
+    const int ufd = net::bind_udp(udp_at, &error);
     if (ufd < 0) return error;
     udp_ = std::make_unique<UdpEcho>(ufd, stats_);
     loop_.add(ufd, EPOLLIN, udp_.get());

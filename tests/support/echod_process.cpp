@@ -169,11 +169,20 @@ std::string ChildProcess::output() const {
 }
 
 std::uint16_t port_from_log_field(const std::string& line, const std::string& key) {
-  const std::string needle = "\"" + key + "\":\"";
-  const auto start = line.find(needle);
-  if (start == std::string::npos) return 0;
-  const auto end = line.find('"', start + needle.size());
-  const std::string addr = line.substr(start + needle.size(), end - start - needle.size());
+  // JSON lines carry "key":"host:port", text lines key=host:port.
+  std::size_t start = line.find("\"" + key + "\":\"");
+  std::size_t value_at;
+  char terminator;
+  if (start != std::string::npos) {
+    value_at = start + key.size() + 4;
+    terminator = '"';
+  } else {
+    start = line.find(" " + key + "=");
+    if (start == std::string::npos) return 0;
+    value_at = start + key.size() + 2;
+    terminator = ' ';
+  }
+  const std::string addr = line.substr(value_at, line.find(terminator, value_at) - value_at);
   const auto colon = addr.rfind(':');
   if (colon == std::string::npos) return 0;
   return static_cast<std::uint16_t>(std::stoul(addr.substr(colon + 1)));
