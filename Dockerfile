@@ -4,6 +4,8 @@
 
 # ---- build stage ------------------------------------------------------------------------
 FROM debian:bookworm-slim AS build
+# Marks this stage's images so scripts/build-image.sh can prune them.
+LABEL io.echod.stage=build
 # The "build" tier of scripts/deps.sh (no test-only packages: tests are off in the image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

@@ -100,3 +100,24 @@ bench-quick: bench-build ## Smoke-run the benchmark: 1 repetition, 2 s per scena
 .PHONY: bench-callgrind
 bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, perf) per echoed message
 	@$(BENCH) cost
+
+# --- shipping ---
+TOOLS_DIR ?= $(BUILD_DIR)/tools
+SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas)
+
+.PHONY: image
+image: ## Build the container image $(IMG): docker if an engine answers, else buildah (vfs)
+	@docker info >/dev/null 2>&1 || scripts/deps.sh e2e
+	@scripts/build-image.sh $(IMG) $(BUILD_DIR)/cache
+
+.PHONY: chart-lint
+chart-lint: ## helm lint --strict the chart with its defaults and every ci/*-values.yaml
+	@scripts/deps.sh e2e
+	@helm="$$(scripts/fetch-helm.sh $(TOOLS_DIR) | tail -n 1)"; \
+	  $$helm lint --strict helm/echod && \
+	  for f in helm/echod/ci/*-values.yaml; do echo ">> helm lint --strict -f $$f"; \
+	    $$helm lint --strict --quiet helm/echod -f $$f || exit 1; done
+
+.PHONY: test-deploy
+test-deploy: deps-all build ## Shipping tests: chart, deploy/, Prometheus rules, image, three-replica mini cluster
+	@cd $(BUILD_DIR) && ctest --output-on-failure -R '$(SHIP_TESTS)' $(CTEST_ARGS)

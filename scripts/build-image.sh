@@ -51,4 +51,8 @@ if ! podman --storage-driver "$driver" image exists "$base"; then
 fi
 
 echo ">> buildah bud -t $img (storage $driver)" >&2
-exec buildah --storage-driver "$driver" bud --pull=never --isolation chroot --layers "${build_args[@]}" -t "$img" .
+# No --layers: with the vfs driver every cached step is a full copy of the root filesystem
+# (gigabytes per build). The previous image, untagged by this build, is removed after it.
+buildah --storage-driver "$driver" bud --pull=never --isolation chroot --force-rm "${build_args[@]}" -t "$img" .
+podman --storage-driver "$driver" image prune -f --filter label=org.opencontainers.image.title=echod >/dev/null || true
+podman --storage-driver "$driver" image prune -f --filter label=io.echod.stage=build >/dev/null || true

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The container image, for real: built from the Dockerfile (scripts/build-image.sh: docker if
+# an engine answers, else buildah with a locally made debian:bookworm-slim), inspected (user,
+# ports, entrypoint, labels, size), run with podman the way Kubernetes runs it with the chart's
+# securityContext (read-only root, no capabilities, no new privileges, UID 65532), probed with
+# echo-probe on the echo and admin ports (both from the host and with the image's own
+# echo-probe, as `helm test` does), then SIGTERM: exit code 0 within the drain window.
+source "$(cd "$(dirname "$0")/../deploy" && pwd)/lib.sh"
+need podman buildah curl python3
+: "${ECHO_PROBE_BINARY:?}"
+[ -x "$ECHO_PROBE_BINARY" ] || die "echo-probe not built: $ECHO_PROBE_BINARY"
+IMG="${IMG:-echod:dev}"
+driver="${STORAGE_DRIVER:-vfs}"
+pm() { podman --storage-driver "$driver" "$@"; }
+name="echod-e2e-$$"
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/echod-image.XXXXXX")"
+cleanup() {
+  local rc=$?
+  set +e
+  if [ "$rc" -ne 0 ]; then pm logs "$name" 2>&1 | tail -n 20 >&2; fi
+  pm rm -f -t 0 "$name" >/dev/null 2>&1
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# The image build caches its layers in container storage and the base rootfs under the
+# build dir, so a second run only rebuilds what changed.
+log "building $IMG"
+start=$SECONDS
+"$ECHOD_SOURCE_DIR/scripts/build-image.sh" "$IMG" "$ECHOD_BUILD_DIR/cache" >"$TMP/build.log" 2>&1 \
+  || { tail -n 30 "$TMP/build.log" >&2; die "image build failed"; }
+log "image built in $((SECONDS - start))s"
+
+pm image inspect "$IMG" >"$TMP/inspect.json"
+python3 - "$TMP/inspect.json" <<'PY' || die "image metadata is wrong"
+import json, sys
+img = json.load(open(sys.argv[1]))[0]
+cfg = img["Config"]
+assert cfg.get("User") == "65532:65532", cfg.get("User")
+assert cfg.get("Entrypoint") == ["/usr/local/bin/echod"], cfg.get("Entrypoint")
+assert set(cfg.get("ExposedPorts", {})) == {"7007/tcp", "8080/tcp"}, cfg.get("ExposedPorts")
+labels = cfg.get("Labels") or {}
+for k in ("title", "description", "version", "revision", "created", "base.name"):
+    assert labels.get("org.opencontainers.image." + k), f"label {k} missing"
+print(f"image: user {cfg['User']}, entrypoint {cfg['Entrypoint']}, ports {sorted(cfg['ExposedPorts'])}, "
+      f"size {img['Size'] / 1e6:.1f} MB, revision {labels['org.opencontainers.image.revision']}")
+PY
+
+# Only the two binaries and their shared libraries were added; nothing is missing.
+pm run --rm --runtime runc --network none --ulimit nofile=16384:16384 --ulimit nproc=4096:4096 --entrypoint /bin/sh "$IMG" -c \
+  'ldd /usr/local/bin/echod /usr/local/bin/echo-probe' >"$TMP/ldd.txt"
+! grep -q 'not found' "$TMP/ldd.txt" || die "missing shared libraries: $(grep 'not found' "$TMP/ldd.txt")"
+pm run --rm --runtime runc --network none --ulimit nofile=16384:16384 --ulimit nproc=4096:4096 "$IMG" --version | tee "$TMP/version.txt"
+grep -q '0\.1\.0' "$TMP/version.txt" || die "echod --version in the image: $(cat "$TMP/version.txt")"
+
+echo_port="$(free_port)"; admin_port="$(free_port)"
+[ "$echo_port" != "$admin_port" ] || admin_port="$(free_port)"
+run_flags=(--runtime runc --network host --ulimit nofile=16384:16384 --ulimit nproc=4096:4096
+  --read-only --cap-drop ALL --security-opt no-new-privileges)
+pm run -d --name "$name" "${run_flags[@]}" "$IMG" \
+  --listen "127.0.0.1:$echo_port" --admin-listen "127.0.0.1:$admin_port" \
+  --shutdown-delay 1s --drain-timeout 5s >/dev/null
+ready() { curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$admin_port/readyz"; }
+wait_for 30 "the container's /readyz" ready || die "echod in the container never became ready"
+[ "$(pm inspect -f '{{.State.Running}}' "$name")" = true ] || die "container not running"
+uid="$(pm top "$name" huser 2>/dev/null | tail -n 1 | tr -d ' ')"
+log "echod runs in the container as user ${uid:-?}"
+[ -z "$uid" ] || [ "$uid" = 65532 ] || die "echod runs as $uid, want 65532"
+
+"$ECHO_PROBE_BINARY" tcp -c 4 -d 3s --json -q "127.0.0.1:$echo_port" >"$TMP/tcp.json" \
+  || die "echo-probe tcp against the container failed: $(cat "$TMP/tcp.json")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["errors"]==0 and r["mismatches"]==0 and r["received"]==r["sent"]>0, r; print("host echo-probe tcp:", r["sent"], "messages verified")' "$TMP/tcp.json"
+"$ECHO_PROBE_BINARY" http "http://127.0.0.1:$admin_port" || die "echo-probe http against the container failed"
+# The image's own echo-probe (what `helm test` runs), as the same non-root user.
+pm run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/echo-probe "$IMG" \
+  tcp -c 2 -n 200 -q "127.0.0.1:$echo_port" || die "the image's echo-probe tcp failed"
+pm run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/echo-probe "$IMG" \
+  http "http://127.0.0.1:$admin_port" || die "the image's echo-probe http failed"
+curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^echod_build_info' || die "/metrics lacks echod_build_info"
+
+# SIGTERM: readiness off, 1s delay, drain (no clients), exit 0 well within 1s + 5s.
+log "SIGTERM to the container"
+start=$SECONDS
+pm kill --signal TERM "$name" >/dev/null
+timeout 20 podman --storage-driver "$driver" wait "$name" >"$TMP/exit" || die "container still running 20s after SIGTERM"
+took=$((SECONDS - start))
+code="$(tail -n 1 "$TMP/exit")"
+pm logs "$name" 2>&1 | tail -n 4
+[ "$code" = 0 ] || die "echod exited $code after SIGTERM, want 0"
+[ "$took" -le 8 ] || die "echod took ${took}s to exit, drain window is 1s + 5s"
+pm logs "$name" 2>&1 | grep -q 'shutdown' || die "no shutdown phase in the logs"
+log "exit code 0 after ${took}s"
+echo "image: ok"
