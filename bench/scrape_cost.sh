@@ -79,12 +79,18 @@ EOF
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# Runs echo-probe once; prints msgs/s.
+# Runs echo-probe once; prints msgs/s and echod's CPU microseconds per echoed message (CPU
+# time is per process, so it is steadier than throughput when the machine is shared).
 probe() {
+  local c0 c1
+  c0=$(cpu_ticks "$echod_pid")
   "$BIN_DIR/echo-probe" tcp -c "$CONNECTIONS" -s "$SIZE" -d "$DURATION" --json -q \
     "127.0.0.1:$echo_port" >"$work/probe.json"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["errors"]==0, d; print(d["msgs_per_sec"])' \
-    "$work/probe.json"
+  c1=$(cpu_ticks "$echod_pid")
+  python3 -c 'import json,sys,os
+d = json.load(open(sys.argv[1])); assert d["errors"] == 0, d
+us = (float(sys.argv[3]) - float(sys.argv[2])) / os.sysconf("SC_CLK_TCK") * 1e6
+print(d["msgs_per_sec"], round(us / max(1, d["received"]), 4))' "$work/probe.json" "$c0" "$c1"
 }
 
 run_plain() { probe; }
@@ -96,21 +102,23 @@ run_scraped() {
   rate=$(probe)
   kill -TERM "$sp"
   wait "$sp" 2>/dev/null || true
-  echo "$rate $(cat "$work/scraper.out")"
+  echo "$rate $(cat "$work/scraper.out")"  # msgs/s, cpu us/msg, scrapes, bytes
 }
 
 probe >/dev/null  # warm-up: connections, page faults, CPU frequency
 plain=()
 scraped=()
+plain_cpu=()
+scraped_cpu=()
 scrape_counts=()
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then
-    a=$(run_plain); read -r b n _ <<<"$(run_scraped)"
+    read -r a ac <<<"$(run_plain)"; read -r b bc n _ <<<"$(run_scraped)"
   else
-    read -r b n _ <<<"$(run_scraped)"; a=$(run_plain)
+    read -r b bc n _ <<<"$(run_scraped)"; read -r a ac <<<"$(run_plain)"
   fi
-  plain+=("$a"); scraped+=("$b"); scrape_counts+=("$n")
-  echo "round $r: without scrapes ${a} msg/s, with ${n} scrapes ${b} msg/s" >&2
+  plain+=("$a"); scraped+=("$b"); plain_cpu+=("$ac"); scraped_cpu+=("$bc"); scrape_counts+=("$n")
+  echo "round $r: without scrapes ${a} msg/s (${ac} us CPU/msg), with ${n} scrapes ${b} msg/s (${bc} us CPU/msg)" >&2
 done
 
 # echod CPU per scrape: SCRAPES back-to-back scrapes on one connection, no echo load.
@@ -132,7 +140,8 @@ t1=$(cpu_ticks "$echod_pid")
 clk=$(getconf CLK_TCK)
 
 python3 - "$clk" "$SCRAPES" "$t0" "$t1" "$body_bytes" "$wall_us" "$INTERVAL" "$CONNECTIONS" \
-  "$SIZE" "$DURATION" "${plain[*]}" "${scraped[*]}" "${scrape_counts[*]}" <<'EOF'
+  "$SIZE" "$DURATION" "${plain[*]}" "${scraped[*]}" "${scrape_counts[*]}" "${plain_cpu[*]}" \
+  "${scraped_cpu[*]}" <<'EOF'
 import json, statistics, sys
 clk, scrapes, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 body, wall_us, interval = int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
@@ -140,7 +149,10 @@ conns, size, duration = int(sys.argv[8]), int(sys.argv[9]), sys.argv[10]
 plain = [float(x) for x in sys.argv[11].split()]
 scraped = [float(x) for x in sys.argv[12].split()]
 counts = [int(x) for x in sys.argv[13].split()]
+plain_cpu = [float(x) for x in sys.argv[14].split()]
+scraped_cpu = [float(x) for x in sys.argv[15].split()]
 ratios = [s / p for s, p in zip(scraped, plain)]
+cpu_ratios = [s / p for s, p in zip(scraped_cpu, plain_cpu)]
 cpu_us = (t1 - t0) / clk / scrapes * 1e6
 result = {
     "benchmark": "scrape_cost",
@@ -148,6 +160,8 @@ result = {
     "scrape_interval_s": interval, "rounds": len(plain),
     "msgs_per_sec_without_scrapes": plain, "msgs_per_sec_with_scrapes": scraped,
     "scrapes_per_round": counts,
+    "echod_cpu_us_per_msg_without": plain_cpu, "echod_cpu_us_per_msg_with": scraped_cpu,
+    "median_cpu_per_msg_ratio_with_over_without": statistics.median(cpu_ratios),
     "median_without": statistics.median(plain), "median_with": statistics.median(scraped),
     "median_ratio_with_over_without": statistics.median(ratios),
     "throughput_cost_percent": round((1 - statistics.median(ratios)) * 100, 2),
@@ -162,6 +176,9 @@ print(f"median throughput with a scrape every {interval * 1000:.0f} ms: "
 print(f"median ratio (with/without, per round): {result['median_ratio_with_over_without']:.4f}"
       f"  -> cost {result['throughput_cost_percent']}%  (rounds: "
       + ", ".join(f"{r:.3f}" for r in ratios) + ")")
+print(f"echod CPU per echoed message, median ratio with/without: "
+      f"{result['median_cpu_per_msg_ratio_with_over_without']:.4f} (rounds: "
+      + ", ".join(f"{r:.3f}" for r in cpu_ratios) + ")")
 print(f"one scrape: {body} bytes, {cpu_us:.0f} us of echod CPU (clock-tick resolution over "
       f"{scrapes} scrapes), {wall_us:.0f} us wall; at this interval "
       f"{result['cpu_share_of_one_core_at_interval_percent']}% of one core")
