@@ -93,6 +93,8 @@ void UdpSession::on_io(std::uint32_t events, Nanos now) {
   if (done_ || !(events & (EPOLLIN | EPOLLERR))) return;
   char* buf = worker_.io_buffer();
   for (int i = 0; i < 8 && !done_; ++i) {
+    // After the first datagram the next one may answer a message sent a moment ago.
+    if (i > 0) now = now_ns();
     const ssize_t n = ::recv(fd_, buf, Worker::kBufferSize, 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
