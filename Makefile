@@ -57,13 +57,18 @@ test-e2e: deps-all build ## End-to-end tier: Prometheus, blackbox, helm, podman,
 test-fault: build ## Fault tier: hostile clients, exhaustion, drain, fuzz replay, soak
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L fault $(CTEST_ARGS)
 
+# Sanitizer findings must fail the test that caused them, in echod children too.
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
 .PHONY: test-asan
 test-asan: ## Unit + integration tests under ASan+UBSan
 	@scripts/deps.sh build sanitize
 	@echo ">> ASan+UBSan build in $(BUILD_DIR)-asan"
 	@$(call CMAKE_CONFIGURE,$(BUILD_DIR)-asan,Debug,-DECHOD_SANITIZE=address -DECHOD_BUILD_BENCH=OFF)
 	@cmake --build $(BUILD_DIR)-asan -j $(JOBS)
-	@cd $(BUILD_DIR)-asan && ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
+	@cd $(BUILD_DIR)-asan && $(SAN_ENV) ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
 
 .PHONY: test-tsan
 test-tsan: ## Unit + integration tests under TSan
@@ -71,7 +76,7 @@ test-tsan: ## Unit + integration tests under TSan
 	@echo ">> TSan build in $(BUILD_DIR)-tsan"
 	@$(call CMAKE_CONFIGURE,$(BUILD_DIR)-tsan,Debug,-DECHOD_SANITIZE=thread -DECHOD_BUILD_BENCH=OFF)
 	@cmake --build $(BUILD_DIR)-tsan -j $(JOBS)
-	@cd $(BUILD_DIR)-tsan && ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
+	@cd $(BUILD_DIR)-tsan && $(SAN_ENV) ctest --output-on-failure -L 'unit|integration' $(CTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove every build folder

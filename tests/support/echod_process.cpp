@@ -43,6 +43,11 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
 
   std::vector<std::string> env_storage;
   if (const char* path = std::getenv("PATH")) env_storage.push_back(std::string("PATH=") + path);
+  // Sanitizer settings follow the test into the child, so a race or leak in echod fails
+  // the test that caused it.
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env_storage.push_back(std::string(name) + "=" + value);
+  }
   for (const auto& [k, v] : env) env_storage.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());
