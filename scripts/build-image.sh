@@ -31,9 +31,14 @@ done
 if ! podman --storage-driver "$driver" image exists "$base"; then
   mkdir -p "$cache"
   tarball="$cache/debian-bookworm-minbase.tar"
+  # A cached rootfs whose / is not world-readable (an older version of this script) is remade.
+  if [ -s "$tarball" ] && ! tar -tvf "$tarball" ./ 2>/dev/null | head -n 1 | grep -q '^drwxr-xr-x'; then
+    rm -f "$tarball"
+  fi
   if [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null || { echo "build-image.sh: debootstrap missing" >&2; exit 1; }
     rootfs="$(mktemp -d)"
+    chmod 0755 "$rootfs"  # it becomes the image's /: mktemp's 0700 would lock out non-root users
     trap 'rm -rf "$rootfs"' EXIT
     echo ">> debootstrap --variant=minbase bookworm (base image $base)" >&2
     debootstrap --variant=minbase bookworm "$rootfs" >"$cache/debootstrap.log" 2>&1 \
@@ -53,6 +58,6 @@ fi
 echo ">> buildah bud -t $img (storage $driver)" >&2
 # No --layers: with the vfs driver every cached step is a full copy of the root filesystem
 # (gigabytes per build). The previous image, untagged by this build, is removed after it.
-buildah --storage-driver "$driver" bud --pull=never --isolation chroot --force-rm "${build_args[@]}" -t "$img" .
+buildah --storage-driver "$driver" bud --pull=never --isolation chroot "${build_args[@]}" -t "$img" .
 podman --storage-driver "$driver" image prune -f --filter label=org.opencontainers.image.title=echod >/dev/null || true
 podman --storage-driver "$driver" image prune -f --filter label=io.echod.stage=build >/dev/null || true

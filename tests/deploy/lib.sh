@@ -37,6 +37,9 @@ ensure_tools() {
   fi
   flock -u 9
   export NODE_PATH="$NODE_MODULES"
+  # kubectl (for `kubectl kustomize`): the machine's, else the one shipped beside helm.
+  KUBECTL="$(command -v kubectl || echo "$TOOLS_DIR/kubectl")"
+  [ -x "$KUBECTL" ] || die "no kubectl (neither installed nor in $TOOLS_DIR)"
 }
 
 # A fresh temporary dir removed on exit.

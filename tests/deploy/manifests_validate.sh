@@ -6,7 +6,7 @@
 # `echod --check-config`. The chart's PrometheusRule passes `promtool check rules`.
 source "$(dirname "$0")/lib.sh"
 ensure_tools
-need kubectl promtool
+need promtool
 make_tmp
 here="$(cd "$(dirname "$0")" && pwd)"
 chart="$ECHOD_SOURCE_DIR/helm/echod"
@@ -36,7 +36,7 @@ grep -q 'topologySpreadConstraints:' "$TMP/default.yaml" || die "topologySpreadC
 grep -q 'helm.sh/hook: test' "$TMP/default.yaml" || die "helm test Pod missing"
 grep -q 'echo-probe' "$TMP/default.yaml" || die "helm test Pod does not run echo-probe"
 
-kubectl kustomize "$ECHOD_SOURCE_DIR/deploy" >"$TMP/kustomize.yaml"
+"$KUBECTL" kustomize "$ECHOD_SOURCE_DIR/deploy" >"$TMP/kustomize.yaml"
 echo -n "deploy/: "
 validate "$TMP/kustomize.yaml"
 # deploy/ holds one object per file.
