@@ -296,6 +296,7 @@ struct HttpFront::Impl {
 
   // I/O thread only.
   std::unordered_map<int, ConnectionPtr> reading;
+  std::optional<Clock::time_point> accept_paused_until;
 
   // Connections coming back from the lanes for their next request.
   std::mutex returned_mutex;
@@ -336,9 +337,21 @@ struct HttpFront::Impl {
           on_readable(it->second);
         }
       }
-      expire(Clock::now());
+      const auto now = Clock::now();
+      expire(now);
+      if (accept_paused_until && now >= *accept_paused_until) {
+        accept_paused_until.reset();
+        set_listener_watched(true);
+      }
     }
     reading.clear();
+  }
+
+  void set_listener_watched(bool on) {
+    epoll_event ev{};
+    ev.events = on ? static_cast<std::uint32_t>(EPOLLIN) : 0u;
+    ev.data.fd = listen_fd;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &ev);
   }
 
   void accept_all() {
@@ -348,8 +361,13 @@ struct HttpFront::Impl {
       const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        // EAGAIN: drained. EMFILE and friends: the next turn retries; the tick keeps the
-        // loop from spinning on a level-triggered listener.
+        // Out of descriptors or memory: the pending connection stays in the backlog and the
+        // level-triggered listener would wake us at once, forever. Stop watching it for a
+        // tick instead of spinning; other errors (ECONNABORTED...) concern one peer only.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          set_listener_watched(false);
+          accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+        }
         return;
       }
       if (reading.size() >= limits.max_connections) evict_oldest();
