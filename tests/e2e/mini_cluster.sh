@@ -112,7 +112,7 @@ printf '127.0.0.1 localhost\n%s.11 echod.test\n%s.12 echod.test\n%s.13 echod.tes
 # echo-probe in the client namespace, with the test's hosts file (exec chain: $! is the probe).
 ip netns exec "$ns_client" unshare --mount --propagation private -- \
   sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$TMP/hosts" "$ECHO_PROBE_BINARY" \
-  tcp --all-addresses -c 6 -d 14s -r 600 -s 256 --json -q echod.test:7007 \
+  tcp --all-addresses -c 6 -d 18s -r 600 -s 256 --json -q echod.test:7007 \
   >"$TMP/probe.json" 2>"$TMP/probe.log" &
 probe_pid=$!; pids+=("$probe_pid")
 
@@ -140,7 +140,7 @@ not_ready() {
   code="$(in_ns "$ns_client" curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://$subnet.12:8080/readyz")"
   [ "$code" = 503 ]
 }
-wait_for 2 "replica 2 /readyz 503 within its shutdown delay" not_ready || die "/readyz did not turn 503"
+wait_for 10 "replica 2 /readyz 503 after SIGTERM" not_ready || die "/readyz did not turn 503"
 log "replica 2 /readyz: 503"
 for i in 1 3; do ready "$subnet.1$i" || die "replica $i stopped being ready"; done
 
@@ -149,7 +149,7 @@ wait_for 10 "Prometheus sees echod_shutting_down 1 on replica 2" shutting_down_s
   || die "echod_shutting_down never 1 for replica 2"
 log "Prometheus saw echod_shutting_down 1 on replica 2"
 
-# The probe ends at 14s; its connections to replica 2 then close and the drain ends.
+# The probe ends at 18s; its connections to replica 2 then close and the drain ends.
 rc=0; timeout 40 tail --pid="$probe_pid" -f /dev/null || die "echo-probe still running after 40s"
 wait "$probe_pid" || rc=$?
 cat "$TMP/probe.json"
