@@ -160,6 +160,23 @@ TEST(AdminConfig, PutConfigAppliesRuntimeSettingsAndAnswersWithTheNewConfig) {
   EXPECT_EQ(json::parse(noop.body), answered);
 }
 
+TEST(AdminConfig, PutConfigHonoursExpect100Continue) {
+  EchodProcess echod({}, {{"ECHOD_ADMIN_TOKEN", kToken}});
+  Fd fd = connect_tcp(echod.admin_port());
+  const std::string body = R"({"max_connections": 77})";
+  ASSERT_TRUE(send_all(fd.get(), "PUT /config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                     std::string(kToken) +
+                                     "\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                                     "Content-Length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n"));
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  ASSERT_EQ(recv_exact(fd.get(), interim.size(), milliseconds(3000)), interim);
+  ASSERT_TRUE(send_all(fd.get(), body));
+  const std::string rest = recv_until_eof(fd.get());
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200", 0), 0u) << rest;  // no second 100 Continue
+  EXPECT_EQ(get_config(echod.admin_port())["max_connections"], 77);
+}
+
 TEST(AdminConfig, LoweredByteLimitClosesAConnectionThatIsAlreadyOpen) {
   EchodProcess echod({}, {{"ECHOD_ADMIN_TOKEN", kToken}});
   Fd conn = connect_tcp(echod.echo_port());
