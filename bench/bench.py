@@ -318,8 +318,8 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
     r = {
         "msgs_per_sec": float(doc.get("msgs_per_sec", 0)),
         "bytes_per_sec": float(doc.get("bytes_per_sec", 0)),
-        "latency_p50_us": float(lat.get("p50", 0)),
-        "latency_p99_us": float(lat.get("p99", 0)),
+        "latency_p50_us": float(lat["p50"]) if lat.get("p50") else None,
+        "latency_p99_us": float(lat["p99"]) if lat.get("p99") else None,
         "server_cpu_s": cpu1 - cpu0,
         "server_cpu_us_per_msg": (cpu1 - cpu0) * 1e6 / msgs if msgs else None,
         "server_cpu_util": (cpu1 - cpu0) / wall if wall else None,
