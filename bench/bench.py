@@ -786,6 +786,28 @@ def cmd_cost(cfg):
 
 # ----------------------------------------------------------------------------- smoke
 
+def backpressure_check(addr, total=16 << 20):
+    """Writes `total` bytes while not reading for 0.5 s: the server must keep its unsent tail,
+    pause reading, and still echo every byte in order once the client reads."""
+    import socket
+    host, port = addr.rsplit(":", 1)
+    data = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 16)) * (total >> 16)
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sender = threading.Thread(target=sock.sendall, args=(data,), daemon=True)
+    sender.start()
+    time.sleep(0.5)
+    got = bytearray()
+    while len(got) < total:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        got += chunk
+    sender.join(timeout=20)
+    sock.close()
+    if bytes(got) != data:
+        sys.exit(f"smoke: backpressure echo mismatch ({len(got)} of {total} bytes)")
+
+
 def cmd_smoke(cfg):
     """The reference echoes every byte (verified by bench_client), and a tiny run writes valid JSON."""
     bins = find_bins(cfg.bin_dir)
@@ -798,6 +820,7 @@ def cmd_smoke(cfg):
             doc, rc, _, err = run_client([bins["bench_client"]] + cmd + [s.addr], 30)
             if rc != 0 or not doc or doc.get("errors") or doc.get("mismatches") or not doc.get("received"):
                 sys.exit(f"smoke: reference_echo failed {cmd}: rc={rc} {doc} {err}")
+        backpressure_check(s.addr)
     finally:
         s.stop()
     cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
