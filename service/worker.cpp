@@ -26,7 +26,11 @@ std::int64_t steady_now_ns() {
       .count();
 }
 
+// Saturates: config accepts durations up to Duration::max() (ms), and a plain cast to
+// nanoseconds overflows from about 292 years on (18446744073710ms wrapped to 0.45 ms).
 std::int64_t to_ns(Duration d) {
+  constexpr auto kMax = std::chrono::duration_cast<Duration>(std::chrono::nanoseconds::max());
+  if (d >= kMax) return std::chrono::nanoseconds::max().count();
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
