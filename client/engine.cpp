@@ -4,10 +4,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <thread>
 
@@ -30,6 +33,20 @@ LoadPlan make_plan(const Options& o) {
   plan.start = now_ns();
   if (o.duration) plan.end = plan.start + o.duration->count();
   return plan;
+}
+
+// Many connections need many descriptors: lift the soft limit towards the hard one.
+void raise_fd_limit(int connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const auto wanted = static_cast<rlim_t>(connections) + 64;
+  if (rl.rlim_cur >= wanted) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, rl.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < wanted) {
+    std::fprintf(stderr, "echo-probe: warning: open-file limit %llu is below %d connections\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), connections);
+  }
 }
 
 // SIGINT/SIGTERM become a readable fd for the duration of the run (workers inherit the
@@ -59,6 +76,7 @@ class SignalCatcher {
 
 LoadResult run_load(const Options& options, const std::vector<Address>& addresses,
                     const ProgressFn& on_progress) {
+  raise_fd_limit(options.connections);
   SignalCatcher signals;
   std::atomic<bool> stop{false};
   const int done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -99,6 +99,10 @@ void Worker::tick(Nanos now) {
 
 void Worker::run() {
   active_ = sessions_.size();
+  // Room for every session's wake-up up front: schedule() never allocates mid-run.
+  std::vector<Due> storage;
+  storage.reserve(2 * sessions_.size() + 16);
+  due_ = decltype(due_)(std::greater<>(), std::move(storage));
   Nanos now = now_ns();
   for (auto& s : sessions_) s->start(now);
   Nanos next_tick = now + kTickNs;

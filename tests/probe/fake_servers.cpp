@@ -95,14 +95,14 @@ void FakeTcpServer::run() {
     for (const auto& c : clients) fds.push_back({c.fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
+    std::vector<Client> alive;
     if (fds[1].revents & POLLIN) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
         ++accepted_;
-        clients.push_back({fd, 0});
+        alive.push_back({fd, 0});  // polled from the next round on
       }
     }
-    std::vector<Client> alive;
     for (std::size_t i = 0; i < clients.size(); ++i) {
       Client c = clients[i];
       if (!(fds[i + 2].revents & (POLLIN | POLLERR | POLLHUP))) {
