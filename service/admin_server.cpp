@@ -62,7 +62,9 @@ bool same_secret(std::string_view given, std::string_view secret) {
 }
 
 /// The request as cpp-httplib's router reads it: exactly the bytes the front gathered,
-/// then end of stream; answers go through the front's deadline-bound writer.
+/// then end of stream. The answer is collected and sent with as few writes as possible
+/// (httplib writes the status line and each header separately) through the front's
+/// deadline-bound writer.
 class ExchangeStream final : public httplib::Stream {
  public:
   explicit ExchangeStream(HttpExchange& ex) : ex_(ex) {}
@@ -78,7 +80,15 @@ class ExchangeStream final : public httplib::Stream {
     if (status_ == 0 && size >= 12 && std::memcmp(ptr, "HTTP/1.", 7) == 0) {
       status_ = std::atoi(std::string(ptr + 9, 3).c_str());
     }
-    return ex_.write(ptr, size) ? static_cast<ssize_t>(size) : -1;
+    out_.append(ptr, size);
+    if (out_.size() >= kFlushBytes && !flush()) return -1;
+    return static_cast<ssize_t>(size);
+  }
+  /// Sends what is collected; false if the peer is gone or too slow.
+  bool flush() {
+    const bool ok = out_.empty() || ex_.write(out_.data(), out_.size());
+    out_.clear();
+    return ok;
   }
   /// The status of the answer written (0 before the status line).
   int status() const { return status_; }
@@ -93,9 +103,11 @@ class ExchangeStream final : public httplib::Stream {
   socket_t socket() const override { return ex_.fd(); }
 
  private:
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
   HttpExchange& ex_;
   std::size_t pos_ = 0;
   int status_ = 0;
+  std::string out_;
 };
 
 /// cpp-httplib as a request router only: the front owns sockets and threads, this class
@@ -106,8 +118,9 @@ class Router final : public httplib::Server {
     ExchangeStream stream(ex);
     bool connection_closed = false;
     const bool ok = process_request(stream, ex.last(), connection_closed, nullptr);
+    const bool sent = stream.flush();
     // After a request httplib could not parse, where the next one starts is a guess: close.
-    return ok && !connection_closed && stream.status() != 400;
+    return ok && sent && !connection_closed && stream.status() != 400;
   }
 
   /// Runs a few side-effect-free requests on the calling thread before any lane exists.

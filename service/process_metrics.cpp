@@ -117,6 +117,12 @@ MetricFamily gauge_or_counter(std::string name, std::string help, MetricType typ
 
 }  // namespace
 
+// /proc/stat is costly to generate on many-CPU machines; btime never changes, so the start
+// time is computed once rather than on every scrape.
+ProcessCollector::ProcessCollector()
+    : start_time_seconds_(boot_time_seconds() + read_proc_stat().starttime_ticks /
+                                                    static_cast<double>(sysconf(_SC_CLK_TCK))) {}
+
 std::vector<MetricFamily> ProcessCollector::Collect() const {
   std::vector<MetricFamily> out;
   const ProcStat st = read_proc_stat();
@@ -131,9 +137,9 @@ std::vector<MetricFamily> ProcessCollector::Collect() const {
                                    st.rss_pages * page));
     out.push_back(gauge_or_counter("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                                    MetricType::Gauge, st.vsize_bytes));
-    out.push_back(gauge_or_counter(
-        "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-        MetricType::Gauge, boot_time_seconds() + st.starttime_ticks / ticks));
+    out.push_back(gauge_or_counter("process_start_time_seconds",
+                                   "Start time of the process since unix epoch in seconds.",
+                                   MetricType::Gauge, start_time_seconds_));
     out.push_back(gauge_or_counter("process_threads", "Number of OS threads in the process.",
                                    MetricType::Gauge, st.num_threads));
   }

@@ -13,7 +13,11 @@ namespace echod {
 /// has no process collector, so each Collect() reads /proc/self. Stateless; any thread.
 class ProcessCollector final : public prometheus::Collectable {
  public:
+  ProcessCollector();
   std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  double start_time_seconds_;  // fixed for the life of the process: read once
 };
 
 }  // namespace echod
