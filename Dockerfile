@@ -39,7 +39,9 @@ RUN ! ldd /usr/local/bin/echod /usr/local/bin/echo-probe | grep -q 'not found'
 
 ARG REVISION=unknown
 ARG CREATED=unknown
+ARG CONTEXT_HASH=unknown
 LABEL org.opencontainers.image.title="echod" \
+      io.echod.context-hash="${CONTEXT_HASH}" \
       org.opencontainers.image.description="TCP echo microservice (RFC 862) with a Prometheus admin port, and echo-probe" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.revision="${REVISION}" \

@@ -6,7 +6,10 @@
 #     no registry to pull debian:bookworm-slim from, so it is made locally once with
 #     debootstrap --variant=minbase and `podman import` (rootfs tarball cached in CACHE_DIR;
 #     skipped when the image is already in local storage).
-# Env: REVISION (default: git short hash), STORAGE_DRIVER (default vfs).
+# Env: REVISION (default: git short hash), STORAGE_DRIVER (default vfs),
+#      BUILDER=auto|docker|buildah (default auto),
+#      REUSE=1: keep an existing IMAGE built from the same build context (content hash of
+#      the Dockerfile and the copied folders) instead of rebuilding it (buildah only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +18,14 @@ cache="${2:-build/cache}"
 base="docker.io/library/debian:bookworm-slim"
 revision="${REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-build_args=(--build-arg "REVISION=$revision" --build-arg "CREATED=$created")
+builder="${BUILDER:-auto}"
+# What the Dockerfile copies: a change to any of it means a new image.
+context_hash="$(find Dockerfile .dockerignore CMakeLists.txt cmake service client -type f \
+  ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+build_args=(--build-arg "REVISION=$revision" --build-arg "CREATED=$created"
+  --build-arg "CONTEXT_HASH=$context_hash")
 
-if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+if [ "$builder" = docker ] || { [ "$builder" = auto ] && command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then
   echo ">> docker build -t $img" >&2
   exec docker build "${build_args[@]}" -t "$img" .
 fi
@@ -55,6 +63,11 @@ if ! podman --storage-driver "$driver" image exists "$base"; then
   podman --storage-driver "$driver" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
 fi
 
+if [ "${REUSE:-0}" = 1 ] && [ "$(podman --storage-driver "$driver" image inspect \
+    --format '{{index .Labels "io.echod.context-hash"}}' "$img" 2>/dev/null)" = "$context_hash" ]; then
+  echo ">> $img is up to date (build context $context_hash): not rebuilt" >&2
+  exit 0
+fi
 echo ">> buildah bud -t $img (storage $driver)" >&2
 # No --layers: with the vfs driver every cached step is a full copy of the root filesystem
 # (gigabytes per build). The previous image, untagged by this build, is removed after it.

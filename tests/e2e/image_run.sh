@@ -29,9 +29,12 @@ trap cleanup EXIT
 # build dir, so a second run only rebuilds what changed.
 log "building $IMG"
 start=$SECONDS
-"$ECHOD_SOURCE_DIR/scripts/build-image.sh" "$IMG" "$ECHOD_BUILD_DIR/cache" >"$TMP/build.log" 2>&1 \
+# BUILDER=buildah: the image must land where podman runs it. REUSE=1: an image built from
+# the same build context (Dockerfile and copied sources, hashed) is not rebuilt.
+BUILDER=buildah REUSE="${ECHOD_IMAGE_REUSE:-1}" \
+  "$ECHOD_SOURCE_DIR/scripts/build-image.sh" "$IMG" "$ECHOD_BUILD_DIR/cache" >"$TMP/build.log" 2>&1 \
   || { tail -n 30 "$TMP/build.log" >&2; die "image build failed"; }
-log "image built in $((SECONDS - start))s"
+log "$(grep -E 'up to date|buildah bud' "$TMP/build.log" | tail -n 1) ($((SECONDS - start))s)"
 
 pm image inspect "$IMG" >"$TMP/inspect.json"
 python3 - "$TMP/inspect.json" <<'PY' || die "image metadata is wrong"
