@@ -30,6 +30,24 @@ std::optional<std::uint64_t> parse_uint(std::string_view text) {
   return v;
 }
 
+// nlohmann's parse errors quote the bytes last read, which may be any bytes at all (0xFF,
+// half a UTF-8 sequence). The reason is served as JSON by PUT /config and logged as JSON,
+// so it must be valid UTF-8: keep printable ASCII and write every other byte as \xNN.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+    }
+  }
+  return out;
+}
+
 Reason in_range(std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {
   if (v < lo || v > hi) {
     return "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
@@ -302,7 +320,7 @@ std::optional<ConfigError> apply_json(Config& config, std::string_view json_text
   try {
     doc = json::parse(json_text);
   } catch (const json::parse_error& e) {
-    return ConfigError{source, "", std::string("malformed JSON: ") + e.what()};
+    return ConfigError{source, "", "malformed JSON: " + printable(e.what())};
   }
   if (!doc.is_object()) return ConfigError{source, "", "expected a JSON object"};
   Config next = config;
