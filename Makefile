@@ -126,3 +126,18 @@ chart-lint: ## helm lint --strict the chart with its defaults and every ci/*-val
 .PHONY: test-deploy
 test-deploy: deps-all build ## Shipping tests: chart, deploy/, Prometheus rules, image, three-replica mini cluster
 	@cd $(BUILD_DIR) && ctest --output-on-failure -R '$(SHIP_TESTS)' $(CTEST_ARGS)
+
+# --- reliability ---
+# The fault tier itself runs in `make test` / `make test-fault` (bounded: soak 120 s,
+# 20 s of fuzzing per target). These run the same machinery for longer.
+SOAK_SECONDS ?= 900
+FUZZ_SECONDS ?= 300
+
+.PHONY: soak
+soak: build ## Long soak: load + periodic faults for SOAK_SECONDS (default 900), RSS/fd trend checks
+	@echo ">> soak for $(SOAK_SECONDS) s"
+	@ECHOD_SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD_DIR)/tests/fault/fault_soak
+
+.PHONY: fuzz
+fuzz: ## Long fuzz session: FUZZ_SECONDS (default 300) per target; new coverage merged into fuzz/corpus/
+	@fuzz/run.sh --build-dir $(BUILD_DIR)-fuzz --seconds-per-target $(FUZZ_SECONDS) --keep-new
