@@ -69,6 +69,23 @@ mutate "schema: " '0,/maxUnavailable: 1/s/maxUnavailable: 1/maxUnavailable: [1]/
 mutate "schema: " 's/interval: 10s/interval: [10s]/' "$TMP/ci-servicemonitor.yaml"
 mutate "selects helper pod" 's/app.kubernetes.io\/name: echod-test/app.kubernetes.io\/name: echod/' "$TMP/default.yaml"
 
+# NOTES.txt renders (helm prints it only on install, which needs a cluster): a copy of the
+# chart wraps it in a ConfigMap so `helm template` renders it, then we read the text back.
+cp -r "$chart" "$TMP/notes-chart"
+{ echo '{{- define "echod.test.notes" -}}'; cat "$chart/templates/NOTES.txt"; echo '{{- end -}}'; } \
+  >"$TMP/notes-chart/templates/_notes_test.tpl"
+rm "$TMP/notes-chart/templates/NOTES.txt"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' \
+  'data: {notes: {{ include "echod.test.notes" . | quote }}}' >"$TMP/notes-chart/templates/notes.yaml"
+"$HELM" template echod "$TMP/notes-chart" --namespace echod --show-only templates/notes.yaml \
+  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(require("js-yaml").load(s).data.notes))' \
+  >"$TMP/NOTES.txt"
+for want in "helm test echod --namespace echod" "/usr/local/bin/echo-probe tcp" "echo-probe http http://" \
+  "echod.echod.svc:7007" "grace period 35s"; do
+  grep -qF -- "$want" "$TMP/NOTES.txt" || die "NOTES.txt lacks '$want': $(cat "$TMP/NOTES.txt")"
+done
+log "NOTES.txt renders with the probe commands"
+
 # The chart's PrometheusRule is a valid Prometheus rule file.
 node -e '
 const y=require("js-yaml"),fs=require("fs");
