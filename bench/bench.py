@@ -578,7 +578,8 @@ def cmd_run(cfg):
     }
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
     path = os.path.join(cfg.out_dir, f"bench-{stamp}{'-quick' if cfg.quick else ''}.json")
-    for p in (path, os.path.join(cfg.out_dir, "latest.json")):
+    latest = "latest-quick.json" if cfg.quick else "latest.json"  # a smoke run never hides a full one
+    for p in (path, os.path.join(cfg.out_dir, latest)):
         with open(p, "w") as f:
             json.dump(doc, f, indent=1)
     print()
@@ -825,7 +826,7 @@ def cmd_smoke(cfg):
         s.stop()
     cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
     doc = cmd_run(cfg)
-    with open(os.path.join(cfg.out_dir, "latest.json")) as f:
+    with open(os.path.join(cfg.out_dir, "latest-quick.json")) as f:
         back = json.load(f)
     assert back["medians"] and back["ratios"], "empty results"
     missing = [s[0] for s in SCENARIOS if s[0] not in back["medians"]]
@@ -838,7 +839,7 @@ def cmd_smoke(cfg):
 
 def cmd_markdown(cfg):
     """Markdown tables of the newest run and cost JSON (for docs/performance.md)."""
-    run_path = os.path.join(cfg.out_dir, "latest.json")
+    run_path = os.path.join(cfg.out_dir, os.environ.get("BENCH_RESULT", "latest.json"))
     cost_path = os.path.join(cfg.out_dir, "cost-latest.json")
     if os.path.exists(run_path):
         with open(run_path) as f:
