@@ -245,8 +245,13 @@ TEST(AdminConfig, SighupAppliesAValidFileAndRejectsAnInvalidOneWhole) {
   std::this_thread::sleep_for(milliseconds(20));  // so the success timestamp must move
   file.write(R"({"max_connections": 50, "idle_timeout": "30s"})");
   echod.signal(SIGHUP);
-  ASSERT_TRUE(
-      wait_until([&] { return get_config(admin)["max_connections"] == 50; }, milliseconds(3000)));
+  // The config and the reload metrics move one after the other: wait for both.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return get_config(admin)["max_connections"] == 50 &&
+               metric(scrape(admin), R"(echod_config_reloads_total{result="success"})") == ok0 + 1;
+      },
+      milliseconds(3000)));
   EXPECT_EQ(get_config(admin)["idle_timeout"], "30s");
   m = scrape(admin);
   EXPECT_EQ(metric(m, R"(echod_config_reloads_total{result="success"})"), ok0 + 1);
