@@ -114,7 +114,8 @@ LoadResult run_load(const Options& options, const std::vector<Address>& addresse
   Nanos next_report = plan.start + kNanosPerSecond;
   while (finished < workers.size()) {
     const Nanos now = now_ns();
-    const int wait_ms = static_cast<int>(std::max<Nanos>(0, next_report - now) / kNanosPerMilli) + 1;
+    const int wait_ms =
+        static_cast<int>(std::max<Nanos>(0, next_report - now) / kNanosPerMilli) + 1;
     pollfd fds[2] = {{done_fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     ::poll(fds, signals.fd() >= 0 ? 2 : 1, wait_ms);
     if (fds[0].revents & POLLIN) {

@@ -14,12 +14,12 @@ namespace echo_probe {
 /// Results of one tcp or udp run, merged over every worker thread.
 struct LoadResult {
   Stats total;
-  std::vector<Stats> per_address;          // same order as the addresses run against
-  std::vector<std::string> addresses;      // "127.0.0.1:7007", "[::1]:7007"
+  std::vector<Stats> per_address;      // same order as the addresses run against
+  std::vector<std::string> addresses;  // "127.0.0.1:7007", "[::1]:7007"
   std::vector<int> connections_per_address;
   double duration_s = 0;
   int threads = 0;
-  bool interrupted = false;                // stopped early by SIGINT / SIGTERM
+  bool interrupted = false;  // stopped early by SIGINT / SIGTERM
 };
 
 /// Live totals, once per second, for the progress line.

@@ -18,6 +18,7 @@ struct HttpCheck {
   std::string body;                 // first line of the body, for the summary
 };
 
+/// Both checks of one `echo-probe http` run, in order (/livez, /readyz).
 struct HttpResult {
   std::vector<HttpCheck> checks;
   double duration_s = 0;

@@ -155,12 +155,12 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   add_common(http, raw, "http://HOST:PORT");
 
   ParseOutcome out;
-  if (args.empty() || (args[0] != "tcp" && args[0] != "udp" && args[0] != "http" &&
-                       args[0].rfind('-', 0) != 0)) {
+  if (args.empty() ||
+      (args[0] != "tcp" && args[0] != "udp" && args[0] != "http" && args[0].rfind('-', 0) != 0)) {
     out.exit_code = 2;
-    out.text = args.empty() ? "echo-probe: MODE is required: tcp, udp or http (see --help)"
-                            : "echo-probe: MODE: '" + args[0] +
-                                  "' is not tcp, udp or http (see --help)";
+    out.text = args.empty()
+                   ? "echo-probe: MODE is required: tcp, udp or http (see --help)"
+                   : "echo-probe: MODE: '" + args[0] + "' is not tcp, udp or http (see --help)";
     return out;
   }
   try {

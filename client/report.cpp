@@ -10,9 +10,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr ErrorClass kClasses[] = {ErrorClass::kDns,     ErrorClass::kRefused,
-                                   ErrorClass::kTimeout, ErrorClass::kReset,
-                                   ErrorClass::kClosed,  ErrorClass::kMismatch};
+constexpr ErrorClass kClasses[] = {ErrorClass::kDns,   ErrorClass::kRefused, ErrorClass::kTimeout,
+                                   ErrorClass::kReset, ErrorClass::kClosed,  ErrorClass::kMismatch};
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 double round3(double v) { return static_cast<double>(std::llround(v * 1000.0)) / 1000.0; }
@@ -75,18 +74,21 @@ std::string format_summary(const Options& o, const LoadResult& r) {
   const Stats& t = r.total;
   const double bytes = static_cast<double>(t.verified_bytes);
   std::ostringstream out;
-  out << "echo-probe " << protocol_name(o.protocol) << " " << o.target << ": "
-      << o.connections << (o.protocol == Protocol::kUdp ? " socket(s), " : " connection(s), ")
-      << r.threads << " thread(s), " << o.size << "-byte messages"
+  out << "echo-probe " << protocol_name(o.protocol) << " " << o.target << ": " << o.connections
+      << (o.protocol == Protocol::kUdp ? " socket(s), " : " connection(s), ") << r.threads
+      << " thread(s), " << o.size << "-byte messages"
       << (o.rate > 0 ? ", open loop " + fixed(o.rate, 0) + " msg/s" : ", closed loop")
       << (o.new_connection ? ", new connection per message" : "")
       << (r.interrupted ? " (interrupted)" : "") << "\n";
   out << "  sent        " << t.sent << " msgs\n";
   out << "  received    " << t.received << " msgs verified, " << t.verified_bytes << " bytes\n";
   out << "  errors      " << errors_text(t.errors) << "\n";
-  out << "  duration    " << fixed(r.duration_s, 3) + " s" << "\n";
-  out << "  throughput  " << fixed(per_sec(static_cast<double>(t.received), r.duration_s), 1) + " msgs/s"
-      << ", " << fixed(per_sec(bytes, r.duration_s), 1) + " bytes/s" << "\n";
+  out << "  duration    " << fixed(r.duration_s, 3) + " s"
+      << "\n";
+  out << "  throughput  "
+      << fixed(per_sec(static_cast<double>(t.received), r.duration_s), 1) + " msgs/s"
+      << ", " << fixed(per_sec(bytes, r.duration_s), 1) + " bytes/s"
+      << "\n";
   out << "  latency (us)       min       p50       p90       p99     p99.9       max      mean\n";
   out << latency_row("round trip", t.rtt_ns);
   if (o.protocol == Protocol::kTcp) out << latency_row("connect", t.connect_ns);
@@ -152,7 +154,8 @@ std::string format_http_summary(const Options& o, const HttpResult& r) {
     if (c.error) {
       out << "error (" << error_class_name(*c.error) << ": " << c.body << ")";
     } else {
-      out << c.status << "  " << fixed(c.latency_us, 1) + " us" << "  " << c.body;
+      out << c.status << "  " << fixed(c.latency_us, 1) + " us"
+          << "  " << c.body;
     }
     out << "\n";
   }
@@ -188,8 +191,7 @@ std::string format_http_json(const Options& o, const HttpResult& r) {
 
 std::string format_progress(const ProgressSample& now, const ProgressSample& previous) {
   const double dt = now.elapsed_s - previous.elapsed_s;
-  const double rate =
-      dt > 0 ? static_cast<double>(now.received - previous.received) / dt : 0.0;
+  const double rate = dt > 0 ? static_cast<double>(now.received - previous.received) / dt : 0.0;
   char buf[160];
   std::snprintf(buf, sizeof buf, "[%6.1fs] sent %llu  received %llu  %.0f msgs/s  errors %llu",
                 now.elapsed_s, static_cast<unsigned long long>(now.sent),

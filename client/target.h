@@ -9,6 +9,7 @@
 
 namespace echo_probe {
 
+/// A target as the user named it: host (name or address, no brackets) and port.
 struct HostPort {
   std::string host;  // without brackets
   std::uint16_t port = 0;

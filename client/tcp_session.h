@@ -62,9 +62,9 @@ class TcpSession final : public Session {
   std::size_t rx_off_ = 0;      // bytes of message recv_seq_ verified
   std::uint64_t tx_bytes_ = 0;  // on this connection, to catch bytes nobody sent
   std::uint64_t rx_bytes_ = 0;
-  Nanos send_time_ = 0;      // closed loop: when message recv_seq_ started going out
+  Nanos send_time_ = 0;  // closed loop: when message recv_seq_ started going out
   Nanos connect_start_ = 0;
-  Nanos base_ = 0;           // open loop: schedule origin
+  Nanos base_ = 0;  // open loop: schedule origin
 };
 
 }  // namespace echo_probe

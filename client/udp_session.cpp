@@ -86,7 +86,8 @@ void UdpSession::on_datagram(const char* data, std::size_t len, Nanos now) {
   }
   if (awaiting_) message_failed(ErrorClass::kMismatch, now);
   // Bytes arriving with nothing in flight are stray: count them as a mismatch too.
-  else stats_.errors.add(ErrorClass::kMismatch);
+  else
+    stats_.errors.add(ErrorClass::kMismatch);
 }
 
 void UdpSession::on_io(std::uint32_t events, Nanos now) {

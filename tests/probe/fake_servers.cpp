@@ -188,8 +188,8 @@ void FakeUdpServer::run() {
     ++datagrams_;
     if (mode_ == Mode::kDrop) continue;
     if (mode_ == Mode::kCorrupt && n > 0) buf[static_cast<std::size_t>(n) / 2] ^= 0x01;
-    ::sendto(fd_, buf.data(), static_cast<std::size_t>(n), 0,
-             reinterpret_cast<sockaddr*>(&from), len);
+    ::sendto(fd_, buf.data(), static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&from),
+             len);
   }
 }
 

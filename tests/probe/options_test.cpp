@@ -40,9 +40,26 @@ TEST(Options, DefaultsFollowTheSpec) {
 }
 
 TEST(Options, EveryOptionIsParsed) {
-  const Options o = parse_ok({"tcp", "-c", "8", "-n", "100", "-d", "2m", "-t", "2", "-s", "1024",
-                              "-r", "5000", "--timeout", "250ms", "--new-connection",
-                              "--all-addresses", "--json", "-q", "[::1]:9"});
+  const Options o = parse_ok({"tcp",
+                              "-c",
+                              "8",
+                              "-n",
+                              "100",
+                              "-d",
+                              "2m",
+                              "-t",
+                              "2",
+                              "-s",
+                              "1024",
+                              "-r",
+                              "5000",
+                              "--timeout",
+                              "250ms",
+                              "--new-connection",
+                              "--all-addresses",
+                              "--json",
+                              "-q",
+                              "[::1]:9"});
   EXPECT_EQ(o.connections, 8);
   EXPECT_EQ(o.count, 100u);
   EXPECT_EQ(o.duration, std::chrono::nanoseconds(2min));
@@ -53,9 +70,9 @@ TEST(Options, EveryOptionIsParsed) {
   EXPECT_TRUE(o.new_connection && o.all_addresses && o.json && o.quiet);
   EXPECT_EQ(o.endpoint.host, "::1");
   EXPECT_EQ(o.endpoint.port, 9);
-  const Options l = parse_ok({"udp", "--connections", "3", "--count", "4", "--duration", "5s",
-                              "--threads", "3", "--size", "9", "--rate", "10", "--quiet",
-                              "127.0.0.1:7"});
+  const Options l =
+      parse_ok({"udp", "--connections", "3", "--count", "4", "--duration", "5s", "--threads", "3",
+                "--size", "9", "--rate", "10", "--quiet", "127.0.0.1:7"});
   EXPECT_EQ(l.protocol, Protocol::kUdp);
   EXPECT_EQ(l.connections, 3);
   EXPECT_EQ(l.count, 4u);

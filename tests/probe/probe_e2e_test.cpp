@@ -49,9 +49,9 @@ class BlackboxTest : public ::testing::Test {
     for (int attempt = 0; attempt < 3 && !process_; ++attempt) {
       port_ = free_port();
       auto child = std::make_unique<ChildProcess>(
-          kBlackbox, std::vector<std::string>{"--config.file=" PROBE_BLACKBOX_CONFIG,
-                                              "--web.listen-address=127.0.0.1:" +
-                                                  std::to_string(port_)});
+          kBlackbox,
+          std::vector<std::string>{"--config.file=" PROBE_BLACKBOX_CONFIG,
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_)});
       const bool up = echod::test::wait_until(
           [&] {
             httplib::Client c("127.0.0.1", port_);

@@ -58,8 +58,8 @@ TEST(ProbeAgainstEchod, VerifiesEveryEchoedByte) {
 
 TEST(ProbeAgainstEchod, DrivesClosedLoopLoadForADuration) {
   EchodProcess echod;
-  const auto r = run_probe({"tcp", loopback(echod.echo_port()), "-c", "16", "-t", "2", "-d",
-                            "1s", "--json"});
+  const auto r =
+      run_probe({"tcp", loopback(echod.echo_port()), "-c", "16", "-t", "2", "-d", "1s", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json j = parse_json(r);
   EXPECT_EQ(j["sent"], j["received"]);
@@ -83,8 +83,8 @@ TEST(ProbeAgainstEchod, OpenLoopKeepsTheRequestedRate) {
 TEST(ProbeAgainstEchod, NewConnectionPerMessageShowsInEchodsAcceptCounter) {
   EchodProcess echod;
   const double before = metric(echod, "echod_connections_accepted_total");
-  const auto r = run_probe({"tcp", loopback(echod.echo_port()), "--new-connection", "-c", "2",
-                            "-n", "100", "--json"});
+  const auto r = run_probe(
+      {"tcp", loopback(echod.echo_port()), "--new-connection", "-c", "2", "-n", "100", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(parse_json(r)["received"], 200);
   if (before >= 0) {
@@ -96,8 +96,8 @@ TEST(ProbeAgainstEchod, NewConnectionPerMessageShowsInEchodsAcceptCounter) {
 
 TEST(ProbeAgainstEchod, LargeMessagesPassEchodsBackpressure) {
   EchodProcess echod;
-  const auto r = run_probe({"tcp", loopback(echod.echo_port()), "-s", "1000000", "-n", "3",
-                            "-c", "2", "--json"});
+  const auto r = run_probe(
+      {"tcp", loopback(echod.echo_port()), "-s", "1000000", "-n", "3", "-c", "2", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(parse_json(r)["verified_bytes"], 6'000'000);
 }
@@ -118,8 +118,8 @@ TEST(ProbeAgainstEchod, ReportsClosedWhenEchodCapsConnectionBytes) {
 
 TEST(ProbeAgainstEchod, VerifiesUdpDatagrams) {
   EchodProcess echod({"--udp"});
-  const auto r = run_probe(
-      {"udp", loopback(echod.echo_port()), "-c", "2", "-n", "50", "-s", "256", "--json"});
+  const auto r =
+      run_probe({"udp", loopback(echod.echo_port()), "-c", "2", "-n", "50", "-s", "256", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json j = parse_json(r);
   EXPECT_EQ(j["received"], 100);
@@ -164,10 +164,10 @@ TEST(ProbeAgainstEchod, AllAddressesSpreadsOverTwoEchods) {
   EchodProcess v6({"--listen", "[::1]:" + port});
   const std::string hosts = ::testing::TempDir() + "probe_echod_hosts_" + std::to_string(getpid());
   std::ofstream(hosts) << "127.0.0.1 echod.probe.test\n::1 echod.probe.test\n";
-  const auto r = run_command(
-      "unshare", {"-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hosts,
-                  ECHO_PROBE_BINARY, "tcp", "echod.probe.test:" + port, "--all-addresses", "-c",
-                  "6", "-n", "20", "--json"});
+  const auto r =
+      run_command("unshare", {"-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+                              hosts, ECHO_PROBE_BINARY, "tcp", "echod.probe.test:" + port,
+                              "--all-addresses", "-c", "6", "-n", "20", "--json"});
   std::remove(hosts.c_str());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json j = parse_json(r);

@@ -5,9 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -140,8 +140,7 @@ TEST(ProbeAgainstTestServers, NewConnectionOpensOneConnectionPerMessage) {
 
 TEST(ProbeAgainstTestServers, NewConnectionCountsEveryRefusedMessage) {
   ClosedPort port;
-  const auto r =
-      run_probe({"tcp", loopback(port.port()), "--new-connection", "-n", "5", "--json"});
+  const auto r = run_probe({"tcp", loopback(port.port()), "--new-connection", "-n", "5", "--json"});
   EXPECT_EQ(r.exit_code, 1);
   expect_only_class(parse_json(r), "refused", 5);
 }
@@ -182,8 +181,8 @@ TEST(ProbeAgainstTestServers, OpenLoopRateIsAccurate) {
 // message due meanwhile, and open loop shows it; closed loop only sees the one message.
 TEST(ProbeAgainstTestServers, OpenLoopLatencyDoesNotHideAStall) {
   FakeTcpServer open_server(Behavior::kSlowStart, 300);
-  const auto open = run_probe({"tcp", loopback(open_server.port()), "-r", "100", "-d", "1s",
-                               "-q", "--json"});
+  const auto open =
+      run_probe({"tcp", loopback(open_server.port()), "-r", "100", "-d", "1s", "-q", "--json"});
   ASSERT_EQ(open.exit_code, 0) << open.out << open.err;
   FakeTcpServer closed_server(Behavior::kSlowStart, 300);
   const auto closed =
@@ -205,9 +204,9 @@ TEST(ProbeAgainstTestServers, JsonHasExactlyTheSpecKeys) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   const std::vector<std::string> expected{
-      "target",     "protocol",   "connections",  "sent",          "received",
-      "verified_bytes", "errors", "error_classes", "timeouts",     "mismatches",
-      "duration_s", "msgs_per_sec", "bytes_per_sec", "latency_us", "connect_us"};
+      "target",         "protocol",     "connections",   "sent",       "received",
+      "verified_bytes", "errors",       "error_classes", "timeouts",   "mismatches",
+      "duration_s",     "msgs_per_sec", "bytes_per_sec", "latency_us", "connect_us"};
   EXPECT_EQ(keys, expected);
   for (const char* h : {"latency_us", "connect_us"}) {
     std::vector<std::string> hk;
@@ -237,16 +236,15 @@ TEST(ProbeAgainstTestServers, PrintsProgressPerSecondOnLongRunsUnlessQuiet) {
   }
   EXPECT_GE(progress, 2) << loud.err;
   EXPECT_LE(progress, 3) << loud.err;
-  const auto quiet =
-      run_probe({"tcp", loopback(server.port()), "-r", "200", "-d", "2500ms", "-q"});
+  const auto quiet = run_probe({"tcp", loopback(server.port()), "-r", "200", "-d", "2500ms", "-q"});
   ASSERT_EQ(quiet.exit_code, 0);
   EXPECT_EQ(quiet.err, "");
 }
 
 TEST(ProbeUdp, ExitsZeroWhenEveryDatagramIsEchoed) {
   FakeUdpServer server(FakeUdpServer::Mode::kEcho);
-  const auto r = run_probe({"udp", loopback(server.port()), "-c", "2", "-n", "25", "-s", "512",
-                            "--json"});
+  const auto r =
+      run_probe({"udp", loopback(server.port()), "-c", "2", "-n", "25", "-s", "512", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json j = parse_json(r);
   EXPECT_EQ(j["protocol"], "udp");
@@ -295,10 +293,10 @@ TEST(ProbeAllAddresses, SpreadsConnectionsOverEveryResolvedAddress) {
   const std::string hosts = ::testing::TempDir() + "probe_hosts_" + std::to_string(getpid());
   std::ofstream(hosts) << "127.0.0.1 dual.probe.test\n::1 dual.probe.test\n";
   const std::string target = "dual.probe.test:" + std::to_string(v4.port());
-  const auto r = run_command(
-      "unshare", {"-m", "sh", "-c",
-                  "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hosts, ECHO_PROBE_BINARY,
-                  "tcp", target, "--all-addresses", "-c", "4", "-n", "5", "--json"});
+  const auto r =
+      run_command("unshare", {"-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+                              hosts, ECHO_PROBE_BINARY, "tcp", target, "--all-addresses", "-c", "4",
+                              "-n", "5", "--json"});
   std::remove(hosts.c_str());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json j = parse_json(r);
@@ -422,9 +420,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ProbeUsageHelp, HelpExitsZeroAndListsEveryOption) {
   const auto r = run_probe({"tcp", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* opt : {"--connections", "--count", "--duration", "--threads", "--size",
-                          "--rate", "--timeout", "--new-connection", "--all-addresses", "--json",
-                          "--quiet"}) {
+  for (const char* opt :
+       {"--connections", "--count", "--duration", "--threads", "--size", "--rate", "--timeout",
+        "--new-connection", "--all-addresses", "--json", "--quiet"}) {
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
   }
 }

@@ -40,11 +40,11 @@ TEST(JsonReport, HasTheSpecKeysInOrderWithTheRunsNumbers) {
   o.target = "127.0.0.1:7007";
   o.connections = 2;
   const json j = json::parse(format_json(o, sample_result(1)));
-  EXPECT_EQ(keys_of(j), (std::vector<std::string>{
-                            "target", "protocol", "connections", "sent", "received",
-                            "verified_bytes", "errors", "error_classes", "timeouts", "mismatches",
-                            "duration_s", "msgs_per_sec", "bytes_per_sec", "latency_us",
-                            "connect_us"}));
+  EXPECT_EQ(keys_of(j),
+            (std::vector<std::string>{"target", "protocol", "connections", "sent", "received",
+                                      "verified_bytes", "errors", "error_classes", "timeouts",
+                                      "mismatches", "duration_s", "msgs_per_sec", "bytes_per_sec",
+                                      "latency_us", "connect_us"}));
   EXPECT_EQ(j["target"], "127.0.0.1:7007");
   EXPECT_EQ(j["protocol"], "tcp");
   EXPECT_EQ(j["connections"], 2);
