@@ -170,6 +170,10 @@ result = {
     "scrape_wall_us": round(wall_us, 1),
     "cpu_share_of_one_core_at_interval_percent": round(cpu_us / (interval * 1e6) * 100, 3),
 }
+# If echod is CPU-bound, scrapes can take at most their CPU time from the echo path: the
+# scrape CPU per second over echod's CPU per second under this load bounds the cost.
+echod_cpu_per_s = statistics.median(plain_cpu) * statistics.median(plain)  # us per second
+result["cpu_bound_cost_upper_bound_percent"] = round(cpu_us / interval / echod_cpu_per_s * 100, 3)
 print(f"median throughput without scrapes: {result['median_without']:.0f} msg/s")
 print(f"median throughput with a scrape every {interval * 1000:.0f} ms: "
       f"{result['median_with']:.0f} msg/s")
@@ -182,5 +186,7 @@ print(f"echod CPU per echoed message, median ratio with/without: "
 print(f"one scrape: {body} bytes, {cpu_us:.0f} us of echod CPU (clock-tick resolution over "
       f"{scrapes} scrapes), {wall_us:.0f} us wall; at this interval "
       f"{result['cpu_share_of_one_core_at_interval_percent']}% of one core")
+print(f"echod used {echod_cpu_per_s / 1e6:.2f} CPU-s/s under this load; the scrapes' CPU "
+      f"bounds the throughput cost at {result['cpu_bound_cost_upper_bound_percent']}%")
 print(json.dumps(result))
 EOF
