@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -179,6 +180,7 @@ struct AdminServer::Impl {
   Router router;
   HttpFront front;
   std::mutex put_mutex;  // PUT /config is read-modify-write of the runtime settings
+  std::atomic<std::int64_t> last_refusal_log_ms{-1000};
 
   Impl(ConfigStore& s, const EchoServer& e, const Lifecycle& l, Logger& log)
       : store(s),
@@ -325,7 +327,15 @@ struct AdminServer::Impl {
     if (!has_bearer || !same_secret(std::string_view(auth).substr(kBearer.size()), token)) {
       res.set_header("WWW-Authenticate", "Bearer realm=\"echod\"");
       reply_error(res, 401, has_bearer ? "wrong token" : "missing Authorization: Bearer token");
-      logger.warn("PUT /config refused: bad or missing token", {{"remote", req.remote_addr}});
+      // At most one line a second, so a client guessing tokens cannot flood the log.
+      const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
+      std::int64_t last = last_refusal_log_ms.load(std::memory_order_relaxed);
+      if (now - last >= 1000 &&
+          last_refusal_log_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+        logger.warn("PUT /config refused: bad or missing token", {{"remote", req.remote_addr}});
+      }
       return;
     }
     std::lock_guard lock(put_mutex);
