@@ -134,7 +134,7 @@ TEST(DrainUnderLoad, SigtermWhileEchoProbeDrivesLoadLosesNoByte) {
   }
   const std::string during = scrape(echod.admin_port());
   EXPECT_EQ(metric(during, "echod_shutting_down"), 1);
-  EXPECT_EQ(metric(during, "echod_connections_active"), 32) << "load connections dropped early";
+  EXPECT_GE(metric(during, "echod_connections_active"), 32) << "load connections dropped early";
 
   const auto probe_exit = probe.wait_exit(milliseconds(20'000));
   ASSERT_TRUE(probe_exit);

@@ -41,7 +41,8 @@ void figure(const std::string& name, double value) {
   ::testing::Test::RecordProperty(name, std::to_string(value));
 }
 
-std::vector<Fd> connect_many(std::uint16_t port, int n, milliseconds timeout) {
+std::vector<Fd> connect_many(std::uint16_t port, int n, milliseconds timeout,
+                             const std::function<void(int)>& before_connect) {
   std::vector<Fd> fds;
   fds.reserve(static_cast<std::size_t>(n));
   sockaddr_in addr{};
@@ -50,6 +51,7 @@ std::vector<Fd> connect_many(std::uint16_t port, int n, milliseconds timeout) {
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   for (int i = 0; i < n; ++i) {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (fd && before_connect) before_connect(fd.get());
     if (fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
         errno != EINPROGRESS) {
       fd.reset();

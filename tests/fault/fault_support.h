@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,10 @@ int drive_echo_jobs(std::vector<EchoJob>& jobs, bool half_close, milliseconds ti
 
 /// Opens `n` connections to 127.0.0.1:port with non-blocking connect, then waits until each
 /// is established; empty Fds for failures.
-std::vector<Fd> connect_many(std::uint16_t port, int n, milliseconds timeout = milliseconds(10'000));
+/// `before_connect` may set socket options that must precede the handshake (buffer sizes,
+/// TCP_MAXSEG).
+std::vector<Fd> connect_many(std::uint16_t port, int n, milliseconds timeout = milliseconds(10'000),
+                             const std::function<void(int)>& before_connect = {});
 
 /// Sends `msg` and expects it back within `timeout`.
 bool echoes(int fd, const std::string& msg, milliseconds timeout = milliseconds(5000));
