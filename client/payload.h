@@ -5,9 +5,10 @@
 
 namespace echo_probe {
 
-/// The bytes of message `seq` on connection `conn`: a counter-based PRNG (splitmix64 over
-/// the word index), so any slice of any message can be regenerated without storing what
-/// was sent. All 256 byte values occur; two messages differ with overwhelming probability.
+/// The bytes of message `seq` on connection `conn`: a counter-based PRNG (a splitmix64 seed
+/// per message, one multiply-xorshift round per 8-byte word), so any slice of any message can be
+/// regenerated without storing what was sent. All 256 byte values occur; two messages differ with
+/// overwhelming probability.
 class Payload {
  public:
   Payload(std::uint64_t conn, std::uint64_t seq);
