@@ -132,7 +132,7 @@ TEST(Limits, IdleConnectionsCostLittleMemory) {
   }
   const long per_connection = (rss_bytes(pid) - baseline) / kIdle;
   RecordProperty("rss_bytes_per_idle_connection", std::to_string(per_connection));
-  EXPECT_LT(per_connection, 512) << per_connection << " bytes per idle connection";
+  EXPECT_LE(per_connection, 256) << per_connection << " bytes per idle connection";
 }
 
 }  // namespace
