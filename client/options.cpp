@@ -143,6 +143,10 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   CLI::App app{"echo-probe: verify and load an echo service (RFC 862) and check its admin port",
                "echo-probe"};
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 every message verified (http: /livez and /readyz both 200), 1 any "
+      "failure, 2 usage error.\nErrors by class: dns, refused, timeout, reset, closed, "
+      "mismatch.");
   app.set_help_all_flag("--help-all", "help for every mode");
   RawOptions raw;
   auto* tcp = app.add_subcommand("tcp", "TCP echo: verify every byte, measure, drive load");

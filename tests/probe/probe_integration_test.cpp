@@ -2,6 +2,7 @@
 // a correct echo and broken ones that prove each error class and the exit codes.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,6 +91,34 @@ TEST(ProbeAgainstTestServers, ReportsTimeoutWhenTheServerStalls) {
   EXPECT_EQ(j["sent"], 2);
   EXPECT_EQ(j["received"], 0);
   EXPECT_GE(r.seconds, 0.29);
+  EXPECT_LT(r.seconds, 3.0);
+}
+
+// A listener that never accepts, its backlog already full: the kernel drops further SYNs,
+// so connect() never completes and --timeout must classify it.
+TEST(ProbeAgainstTestServers, ReportsTimeoutWhenConnectNeverCompletes) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  // Fill the accept queue; on loopback the handshake runs inside connect() itself.
+  for (int i = 0; i < 4; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), len);
+    fillers.push_back(fd);
+  }
+  const auto r = run_probe({"tcp", loopback(ntohs(addr.sin_port)), "--timeout", "300ms", "--json"});
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json j = parse_json(r);
+  expect_only_class(j, "timeout", 1);
+  EXPECT_EQ(j["sent"], 0);
   EXPECT_LT(r.seconds, 3.0);
 }
 
