@@ -154,6 +154,14 @@ TEST(AdminConfig, PutConfigAppliesRuntimeSettingsAndAnswersWithTheNewConfig) {
   EXPECT_EQ(answered["idle_timeout"], "90s");
   EXPECT_EQ(answered["log_level"], "warn");
   EXPECT_EQ(get_config(echod.admin_port()), answered);
+  // The change is logged with its origin and old -> new values.
+  const auto logged = echod.process().wait_for_line(
+      [](const std::string& l) {
+        return l.find("PUT /config") != std::string::npos &&
+               l.find("max_connections 10000 -> 42") != std::string::npos;
+      },
+      milliseconds(2000));
+  EXPECT_TRUE(logged.has_value()) << echod.process().output();
   // An empty object is a valid no-op.
   const HttpReply noop = http_request(echod.admin_port(), "PUT", "/config", "{}", bearer(kToken));
   EXPECT_EQ(noop.status, 200);
