@@ -141,7 +141,7 @@ void Connection::close(CloseReason reason) {
       std::chrono::microseconds((ctx_.now_ns - opened_ns_) / 1000));
   ::close(fd_);
   fd_ = -1;
-  ctx_.release(*this);  // destroys this
+  ctx_.release(*this, reason);  // destroys this
 }
 
 void Connection::flush_and_close(CloseReason reason) {

@@ -21,8 +21,8 @@ struct ConnectionContext {
   const RuntimeSettings* settings = nullptr;
   std::int64_t now_ns = 0;
 
-  /// Called once a connection closed its socket; the owner drops it.
-  virtual void release(Connection& c) = 0;
+  /// Called once a connection closed its socket (for `reason`); the owner drops it.
+  virtual void release(Connection& c, CloseReason reason) = 0;
   /// The connection used its per-turn share and must be resumed at the next turn.
   virtual void defer(Connection& c) = 0;
 

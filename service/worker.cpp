@@ -231,7 +231,13 @@ void Worker::defer(Connection& c) {
   deferred_.push_back(&c);
 }
 
-void Worker::release(Connection& c) {
+void Worker::release(Connection& c, CloseReason reason) {
+  if (shared_.logger.enabled(LogLevel::kDebug)) {
+    shared_.logger.debug("connection closed",
+                         {{"worker", std::uint64_t{id_}},
+                          {"reason", std::string(kCloseReasonNames[static_cast<std::size_t>(reason)])},
+                          {"bytes", c.bytes_echoed()}});
+  }
   Connection* last = connections_.back();
   connections_[c.index] = last;
   last->index = c.index;

@@ -76,7 +76,7 @@ class Worker final : private ConnectionContext {
   void run_on_loop(const std::function<void()>& task);
 
   // ConnectionContext
-  void release(Connection& c) override;
+  void release(Connection& c, CloseReason reason) override;
   void defer(Connection& c) override;
 
   std::size_t id_;

@@ -22,7 +22,7 @@ class FakeWorker final : public ConnectionContext {
     settings = &runtime;
     now_ns = 1'000'000'000;
   }
-  void release(Connection& c) override {
+  void release(Connection& c, CloseReason) override {
     released = true;
     delete &c;
   }

@@ -112,6 +112,30 @@ TEST(Startup, TextLogFormat) {
   EXPECT_NE(lines.front().find(" info echod started "), std::string::npos) << lines.front();
 }
 
+TEST(Startup, PerConnectionLinesOnlyAtDebugLevel) {
+  auto closed_line = [](const std::string& l) {
+    return l.find("connection closed") != std::string::npos;
+  };
+  EchodProcess debug({"--log-level", "debug"});
+  {
+    Fd fd = connect_tcp(debug.echo_port());
+    ASSERT_TRUE(send_all(fd.get(), "x"));
+    ASSERT_EQ(recv_exact(fd.get(), 1), "x");
+  }
+  const auto line = debug.process().wait_for_line(closed_line, milliseconds(3000));
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("\"reason\":\"client\""), std::string::npos) << *line;
+
+  EchodProcess info;
+  {
+    Fd fd = connect_tcp(info.echo_port());
+    ASSERT_TRUE(send_all(fd.get(), "x"));
+    ASSERT_EQ(recv_exact(fd.get(), 1), "x");
+  }
+  // The debug instance above shows the line comes within milliseconds; none at info.
+  EXPECT_FALSE(info.process().wait_for_line(closed_line, milliseconds(300)));
+}
+
 TEST(Startup, RefusesAnEchoPortAnotherProcessHolds) {
   EchodProcess first;
   const RunResult second = run_echod(
