@@ -146,13 +146,13 @@ TEST(AdminConfig, PutConfigAppliesRuntimeSettingsAndAnswersWithTheNewConfig) {
   EchodProcess echod({}, {{"ECHOD_ADMIN_TOKEN", kToken}});
   const HttpReply r = http_request(echod.admin_port(), "PUT", "/config",
                                    R"({"max_connections":42,"idle_timeout":"90s",
-                                       "log_level":"warn"})",
+                                       "log_level":"debug"})",
                                    bearer(kToken));
   ASSERT_EQ(r.status, 200) << r.body;
   const json answered = json::parse(r.body);
   EXPECT_EQ(answered["max_connections"], 42);
   EXPECT_EQ(answered["idle_timeout"], "90s");
-  EXPECT_EQ(answered["log_level"], "warn");
+  EXPECT_EQ(answered["log_level"], "debug");
   EXPECT_EQ(get_config(echod.admin_port()), answered);
   // The change is logged with its origin and old -> new values.
   const auto logged = echod.process().wait_for_line(
