@@ -30,8 +30,9 @@ void TcpSession::start(Nanos now) {
 }
 
 bool TcpSession::more_to_send(Nanos now) const {
-  if (worker_.stopping(now)) return false;
-  return plan_.count == 0 || next_seq_ < plan_.count;
+  if (plan_.count != 0 && next_seq_ >= plan_.count) return false;
+  const Nanos intended = plan_.open_loop() ? plan_.intended(base_, id_, next_seq_) : 0;
+  return worker_.may_start(now, intended);
 }
 
 Nanos TcpSession::message_start(std::uint64_t seq) const {

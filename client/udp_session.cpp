@@ -37,7 +37,8 @@ Nanos UdpSession::message_start() const {
 
 void UdpSession::send_next(Nanos now) {
   if (awaiting_ || done_) return;
-  if (worker_.stopping(now) || (plan_.count != 0 && seq_ >= plan_.count)) {
+  const Nanos intended = plan_.open_loop() ? plan_.intended(base_, id_, seq_) : 0;
+  if (!worker_.may_start(now, intended) || (plan_.count != 0 && seq_ >= plan_.count)) {
     finish();
     return;
   }
@@ -113,7 +114,7 @@ void UdpSession::on_tick(Nanos now) {
   if (done_) return;
   if (awaiting_ && now - message_start() >= plan_.timeout) {
     message_failed(ErrorClass::kTimeout, now);
-  } else if (!awaiting_ && worker_.stopping(now)) {
+  } else if (!awaiting_ && !worker_.may_start(now, plan_.intended(base_, id_, seq_))) {
     finish();
   }
 }

@@ -42,8 +42,13 @@ class Worker {
   const Progress& progress() const { return progress_; }
 
   // For sessions.
-  /// True once the run's end time passed or a stop was requested: no new messages.
-  bool stopping(Nanos now) const { return now >= plan_.end || stop_seen_; }
+  /// Whether a message may still start. Closed loop: until the end time. Open loop: every
+  /// message scheduled before the end time, even one sent late (lateness is latency, and
+  /// the count stays rate x duration). Never after SIGINT/SIGTERM.
+  bool may_start(Nanos now, Nanos intended) const {
+    if (stop_seen_) return false;
+    return plan_.open_loop() ? intended < plan_.end : now < plan_.end;
+  }
   void watch(int fd, std::uint32_t events, Session* s);
   void rewatch(int fd, std::uint32_t events, Session* s);
   /// Calls s->on_due() at (or soon after) `due`; a time already passed means "after the
