@@ -126,6 +126,25 @@ TEST(ProbeAgainstEchod, VerifiesUdpDatagrams) {
   EXPECT_EQ(j["verified_bytes"], 100 * 256);
 }
 
+TEST(ProbeAgainstEchod, SigintEndsAnUnboundedRunWithASummary) {
+  EchodProcess echod;
+  echod::test::ChildProcess probe(
+      ECHO_PROBE_BINARY, {"tcp", loopback(echod.echo_port()), "-c", "4", "-n", "0", "--json"});
+  ASSERT_TRUE(echod::test::wait_until(
+      [&] { return metric(echod, "echod_connections_active") >= 4; }, milliseconds(5000)));
+  probe.signal(SIGINT);
+  const auto code = probe.wait_exit(milliseconds(10'000));
+  ASSERT_TRUE(code.has_value()) << "echo-probe ignored SIGINT";
+  EXPECT_EQ(*code, 0) << probe.output();
+  probe.join_output();
+  const auto lines = probe.stdout_lines();
+  ASSERT_EQ(lines.size(), 1u) << probe.output();
+  const json j = json::parse(lines[0]);
+  EXPECT_GT(j["received"].get<int>(), 0);
+  EXPECT_EQ(j["received"], j["sent"]);  // in-flight echoes were waited for
+  EXPECT_EQ(j["errors"], 0);
+}
+
 TEST(ProbeAgainstEchod, HttpChecksLivezAndReadyz) {
   EchodProcess echod;
   const std::string url = "http://127.0.0.1:" + std::to_string(echod.admin_port());
