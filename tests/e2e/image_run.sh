@@ -34,7 +34,7 @@ start=$SECONDS
 BUILDER=buildah REUSE="${ECHOD_IMAGE_REUSE:-1}" \
   "$ECHOD_SOURCE_DIR/scripts/build-image.sh" "$IMG" "$ECHOD_BUILD_DIR/cache" >"$TMP/build.log" 2>&1 \
   || { tail -n 30 "$TMP/build.log" >&2; die "image build failed"; }
-log "$(grep -E 'up to date|buildah bud' "$TMP/build.log" | tail -n 1) ($((SECONDS - start))s)"
+log "$(grep -E 'up to date|buildah bud' "$TMP/build.log" | tail -n 1 | sed 's/^>> //') ($((SECONDS - start))s)"
 
 pm image inspect "$IMG" >"$TMP/inspect.json"
 python3 - "$TMP/inspect.json" <<'PY' || die "image metadata is wrong"
@@ -81,7 +81,26 @@ pm run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/echo-probe "$IMG" \
   tcp -c 2 -n 200 -q "127.0.0.1:$echo_port" || die "the image's echo-probe tcp failed"
 pm run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/echo-probe "$IMG" \
   http "http://127.0.0.1:$admin_port" || die "the image's echo-probe http failed"
-curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^echod_build_info' || die "/metrics lacks echod_build_info"
+curl -fsS -o "$TMP/metrics.txt" "http://127.0.0.1:$admin_port/metrics" || die "GET /metrics failed"
+grep -q '^echod_build_info' "$TMP/metrics.txt" || die "/metrics lacks echod_build_info"
+
+# The chart's `helm test` Pod, container by container, with this image: the same command
+# and args as rendered, the Service name pointed at this container's loopback address.
+ensure_tools
+"$HELM" template echod "$ECHOD_SOURCE_DIR/helm/echod" --show-only templates/tests/test-echo.yaml \
+  --set fullnameOverride=127.0.0.1 --set service.echoPort="$echo_port" --set service.adminPort="$admin_port" \
+  | node -e '
+let s = ""; process.stdin.on("data", (d) => s += d).on("end", () => {
+  const pod = require("js-yaml").load(s);
+  for (const c of pod.spec.containers) console.log([c.name, ...c.command, ...c.args].join("\t"));
+});' >"$TMP/helm-test-pod.tsv"
+[ "$(wc -l <"$TMP/helm-test-pod.tsv")" -eq 2 ] || die "helm test Pod should have 2 containers"
+while IFS=$'\t' read -r cname entry args; do
+  read -r -a argv <<<"$(tr '\t' ' ' <<<"$args")"
+  log "helm test container '$cname': $entry ${argv[*]}"
+  pm run --rm "${run_flags[@]}" --entrypoint "$entry" "$IMG" "${argv[@]}" >"$TMP/helm-test-$cname.out" 2>&1 \
+    || die "helm test container $cname failed: $(tail -n 5 "$TMP/helm-test-$cname.out")"
+done <"$TMP/helm-test-pod.tsv"
 
 # SIGTERM: readiness off, 1s delay, drain (no clients), exit 0 well within 1s + 5s.
 log "SIGTERM to the container"
@@ -90,9 +109,10 @@ pm kill --signal TERM "$name" >/dev/null
 timeout 20 podman --storage-driver "$driver" wait "$name" >"$TMP/exit" || die "container still running 20s after SIGTERM"
 took=$((SECONDS - start))
 code="$(tail -n 1 "$TMP/exit")"
-pm logs "$name" 2>&1 | tail -n 4
+pm logs "$name" >"$TMP/container.log" 2>&1
+tail -n 4 "$TMP/container.log"
 [ "$code" = 0 ] || die "echod exited $code after SIGTERM, want 0"
 [ "$took" -le 8 ] || die "echod took ${took}s to exit, drain window is 1s + 5s"
-pm logs "$name" 2>&1 | grep -q 'shutdown' || die "no shutdown phase in the logs"
+grep -q 'shutdown' "$TMP/container.log" || die "no shutdown phase in the logs"
 log "exit code 0 after ${took}s"
 echo "image: ok"
