@@ -533,6 +533,7 @@ def pick_driver(bins, requested, probe_threads):
 
 def cmd_run(cfg):
     t_start = time.time()
+    load_start = os.getloadavg()
     bins = find_bins(cfg.bin_dir)
     driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
     os.makedirs(cfg.out_dir, exist_ok=True)
@@ -577,7 +578,7 @@ def cmd_run(cfg):
     rows = evaluate(med, raw)
     runtime = time.time() - t_start
     info = machine_info()
-    info["loadavg_end"] = os.getloadavg()
+    info["loadavg_start"], info["loadavg_end"] = load_start, os.getloadavg()
     doc = {
         "kind": "echod-bench", "version": 1,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_start)),
