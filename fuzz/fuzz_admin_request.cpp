@@ -83,7 +83,10 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 10'000) <= 0) {
-      std::fprintf(stderr, "admin port did not answer or close within 10 s\n");
+      // The front's own deadlines (3 s first request, 5 s keep-alive, 2 s write) are all
+      // shorter: a connection still open after 10 s of silence is stuck.
+      std::fprintf(stderr, "admin port did not answer or close within 10 s; sent %zu of %zu bytes, "
+                   "received %zu bytes so far:\n%s\n", off, size, out.size(), out.c_str());
       std::abort();
     }
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -104,14 +107,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "not an HTTP answer: %.80s\n", answer.c_str());
     std::abort();
   }
-  // Every "HTTP/1.1 NNN" in the stream (pipelined answers): none may be a 500.
-  for (std::size_t at = 0; (at = answer.find("HTTP/1.1 5", at)) != std::string::npos; ++at) {
-    if (answer.compare(at, 12, "HTTP/1.1 503") != 0) {
-      std::fprintf(stderr, "server error answer: %.200s\n", answer.c_str() + at);
+  // Walk the answers (pipelined requests get several): none may be a 500. Bodies are
+  // skipped by Content-Length; after a HEAD answer the walk may lose step, then it stops.
+  for (std::size_t at = 0; at < answer.size();) {
+    if (answer.compare(at, 9, "HTTP/1.1 ") != 0) break;
+    const int status = std::atoi(answer.substr(at + 9, 3).c_str());
+    if (status >= 500 && status != 503) {
+      std::fprintf(stderr, "server error answer: %.300s\n", answer.c_str() + at);
       std::abort();
     }
+    const std::size_t head_end = answer.find("\r\n\r\n", at);
+    if (head_end == std::string::npos) break;
+    std::size_t length = 0;
+    const std::string head = answer.substr(at, head_end - at);
+    if (const std::size_t cl = head.find("Content-Length: "); cl != std::string::npos) {
+      length = std::strtoul(head.c_str() + cl + 16, nullptr, 10);
+    }
+    at = head_end + 4 + length;
   }
-  if (answer.find(kToken) != std::string::npos) {
+  // The token may come back only where the client itself sent it outside the header
+  // (a body quoting it is echoed in a parse error, to that same authenticated client).
+  std::string rest(reinterpret_cast<const char*>(data), size);
+  const std::string header = std::string("Authorization: Bearer ") + kToken + "\r\n";
+  for (std::size_t at; (at = rest.find(header)) != std::string::npos;) rest.erase(at, header.size());
+  if (rest.find(kToken) == std::string::npos && answer.find(kToken) != std::string::npos) {
     std::fprintf(stderr, "the admin token is in an answer\n");
     std::abort();
   }
