@@ -38,7 +38,7 @@ done
 
 if ! podman --storage-driver "$driver" image exists "$base"; then
   mkdir -p "$cache"
-  tarball="$cache/debian-bookworm-minbase.tar"
+  tarball="$cache/debian-bookworm-minbase-v2.tar"
   # A cached rootfs whose / is not world-readable (an older version of this script) is remade.
   if [ -s "$tarball" ] && ! tar -tvf "$tarball" ./ 2>/dev/null | head -n 1 | grep -q '^drwxr-xr-x'; then
     rm -f "$tarball"
@@ -52,7 +52,7 @@ if ! podman --storage-driver "$driver" image exists "$base"; then
     debootstrap --variant=minbase bookworm "$rootfs" >"$cache/debootstrap.log" 2>&1 \
       || { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
     # Slim it like the official -slim image: no apt lists, caches, docs or man pages.
-    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
       "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
     tar -C "$rootfs" -cf "$tarball.tmp" .
     mv -f "$tarball.tmp" "$tarball"
