@@ -87,6 +87,12 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
       // shorter: a connection still open after 10 s of silence is stuck.
       std::fprintf(stderr, "admin port did not answer or close within 10 s; sent %zu of %zu bytes, "
                    "received %zu bytes so far:\n%s\n", off, size, out.size(), out.c_str());
+      // Where every thread is stuck, when gdb is there (ECHOD_FUZZ_GDB=1).
+      if (std::getenv("ECHOD_FUZZ_GDB")) {
+        const std::string cmd = "gdb -p " + std::to_string(::getpid()) +
+                                " -batch -ex 'thread apply all bt' 2>/dev/null >&2";
+        [[maybe_unused]] const int rc = std::system(cmd.c_str());
+      }
       std::abort();
     }
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);

@@ -2,14 +2,37 @@
 // far. Fed in random-sized pieces like a socket would, then consumed request by request
 // like the front does. Checks: no crash or overflow; a complete request never claims more
 // bytes than were read or than the limits allow; the path has no query.
-#include "../service/http_front.cpp"  // frame() is file-local
-
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <string>
+
+#if __has_include("http_framing.h")
+#include "http_framing.h"
+namespace {
+using Framing = echod::HttpFraming;
+Framing frame(std::string& buf, std::size_t max_head, std::size_t max_body) {
+  return echod::frame_request(buf, max_head, max_body);
+}
+}  // namespace
+#else
+#include "../service/http_front.cpp"  // frame() is file-local there
+namespace {
+using Framing = echod::Framing;
+Framing frame(std::string& buf, std::size_t max_head, std::size_t max_body) {
+  echod::HttpFrontLimits limits;
+  limits.max_head_bytes = max_head;
+  limits.max_body_bytes = max_body;
+  return echod::frame(buf, limits);
+}
+}  // namespace
+#endif
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  echod::HttpFrontLimits limits;
-  limits.max_head_bytes = 512;  // small limits reach the 431/413 paths with small inputs
-  limits.max_body_bytes = 256;
+  struct {
+    std::size_t max_head_bytes = 512;  // small limits reach the 431/413 paths with small inputs
+    std::size_t max_body_bytes = 256;
+  } limits;
   std::string buf;
   std::size_t pos = 0;
   int requests = 0;
@@ -20,13 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pos += piece + 1;
     for (;;) {
       const std::size_t before = buf.size();
-      echod::Framing f = echod::frame(buf, limits);
+      Framing f = frame(buf, limits.max_head_bytes, limits.max_body_bytes);
       if (buf.size() > before) std::abort();  // framing only ever drops bytes
-      if (f.kind == echod::Framing::kError) {
+      if (f.kind == Framing::kError) {
         if (f.status != 400 && f.status != 411 && f.status != 413 && f.status != 431) std::abort();
         return 0;  // the front answers and closes
       }
-      if (f.kind == echod::Framing::kIncomplete) {
+      if (f.kind == Framing::kIncomplete) {
         if (buf.size() > limits.max_head_bytes + limits.max_body_bytes + 4) std::abort();
         break;
       }
