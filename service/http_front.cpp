@@ -23,6 +23,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "http_framing.h"
+
 namespace echod {
 namespace {
 
@@ -50,121 +52,6 @@ struct Connection {
   }
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-/// What the bytes read so far amount to.
-struct Framing {
-  enum Kind { kIncomplete, kComplete, kError } kind = kIncomplete;
-  std::size_t length = 0;      // kComplete: head + body
-  std::string path;            // kComplete: request target without the query
-  int status = 0;              // kError
-  std::string error;           // kError
-  bool send_continue = false;  // kIncomplete: the client waits for "100 Continue"
-  bool close = false;          // kComplete: the client asked to close after this answer
-};
-
-Framing error(int status, std::string text) {
-  Framing f;
-  f.kind = Framing::kError;
-  f.status = status;
-  f.error = std::move(text);
-  return f;
-}
-
-/// Finds one request at the front of `buf`. May drop leading empty lines and an
-/// "Expect: 100-continue" header (the front answers it so the router never does).
-Framing frame(std::string& buf, const HttpFrontLimits& limits) {
-  // RFC 9112 2.2: ignore empty lines before a request line.
-  std::size_t skip = 0;
-  while (skip < buf.size() && (buf[skip] == '\r' || buf[skip] == '\n')) ++skip;
-  if (skip > 0) buf.erase(0, skip);
-
-  std::size_t head_end = buf.find("\r\n\r\n");
-  std::size_t sep = 4;
-  if (const std::size_t lf = buf.find("\n\n"); lf != std::string::npos && lf < head_end) {
-    head_end = lf;
-    sep = 2;
-  }
-  if (head_end == std::string::npos) {
-    if (buf.size() > limits.max_head_bytes) return error(431, "request head too large");
-    return {};
-  }
-  if (head_end + sep > limits.max_head_bytes) return error(431, "request head too large");
-
-  std::string_view head(buf.data(), head_end);
-  const std::size_t line_end = std::min(head.find('\n'), head.size());
-  const std::string_view request_line = trim(head.substr(0, line_end));
-  const std::size_t sp1 = request_line.find(' ');
-  const std::size_t sp2 = request_line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1) return error(400, "malformed request line");
-  std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-  target = target.substr(0, std::min(target.find('?'), target.size()));
-
-  // HTTP/1.0 closes unless asked not to; HTTP/1.1 keeps unless asked to close. Decided here
-  // too, so even a request the router cannot parse ends the way the client asked.
-  bool close = request_line.substr(sp2 + 1) == "HTTP/1.0";
-  std::optional<std::size_t> content_length;
-  std::size_t expect_begin = std::string::npos;
-  std::size_t expect_end = 0;
-  for (std::size_t pos = line_end + 1; pos < head.size();) {
-    const std::size_t end = std::min(head.find('\n', pos), head.size());
-    const std::string_view line = head.substr(pos, end - pos);
-    const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      const std::string_view name = trim(line.substr(0, colon));
-      const std::string_view value = trim(line.substr(colon + 1));
-      if (iequals(name, "content-length")) {
-        std::size_t n = 0;
-        if (value.empty() || value.size() > 12 ||
-            !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-          return error(400, "bad Content-Length");
-        }
-        for (char c : value) n = n * 10 + static_cast<std::size_t>(c - '0');
-        if (content_length && *content_length != n) return error(400, "conflicting Content-Length");
-        content_length = n;
-      } else if (iequals(name, "transfer-encoding")) {
-        return error(411, "chunked request bodies are not accepted; send Content-Length");
-      } else if (iequals(name, "connection")) {
-        if (iequals(value, "close")) close = true;
-        if (iequals(value, "keep-alive")) close = false;
-      } else if (iequals(name, "expect") && iequals(value, "100-continue")) {
-        expect_begin = pos;
-        expect_end = end + 1;
-      }
-    }
-    pos = end + 1;
-  }
-  const std::size_t body = content_length.value_or(0);
-  if (body > limits.max_body_bytes) return error(413, "request body too large");
-
-  Framing f;
-  if (buf.size() < head_end + sep + body) {
-    if (expect_begin != std::string::npos) {
-      buf.erase(expect_begin, expect_end - expect_begin);
-      f.send_continue = true;
-    }
-    return f;
-  }
-  f.kind = Framing::kComplete;
-  f.close = close;
-  f.length = head_end + sep + body;
-  f.path = std::string(target);
-  return f;
-}
 
 /// A best-effort answer from the front itself; the connection closes right after.
 void send_error(int fd, int status, const std::string& text) {
@@ -438,9 +325,9 @@ struct HttpFront::Impl {
   /// Dispatches the request at the front of c's buffer if it is complete.
   void advance(ConnectionPtr& c) {
     const int fd = c->fd;
-    Framing f = frame(c->buf, limits);
+    HttpFraming f = frame_request(c->buf, limits.max_head_bytes, limits.max_body_bytes);
     switch (f.kind) {
-      case Framing::kIncomplete:
+      case HttpFraming::kIncomplete:
         if (c->peer_closed) {
           forget(fd);
         } else if (f.send_continue) {
@@ -449,11 +336,11 @@ struct HttpFront::Impl {
               ::send(fd, kContinue, sizeof kContinue - 1, MSG_NOSIGNAL);
         }
         return;
-      case Framing::kError:
+      case HttpFraming::kError:
         send_error(fd, f.status, f.error);
         forget(fd);
         return;
-      case Framing::kComplete:
+      case HttpFraming::kComplete:
         break;
     }
     // A client that does not read its answers must not make a lane block on write.
