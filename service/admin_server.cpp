@@ -43,7 +43,8 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& endpoints() 
 
 void reply_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", kJson);
+  // Replace rather than throw on invalid UTF-8: an error text may quote client bytes.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", kJson);
 }
 
 void reply_error(httplib::Response& res, int status, std::string error, std::string setting = {}) {
