@@ -52,7 +52,7 @@ mutate() {
   sed -e "$expr" "$src" >"$TMP/mutated.yaml"
   cmp -s "$src" "$TMP/mutated.yaml" && die "mutation '$expr' changed nothing"
   if out="$(validate "$TMP/mutated.yaml" 2>&1)"; then die "validator accepted: $why"; fi
-  grep -q -- "$why" <<<"$out" || die "validator refused '$expr' for another reason: $out"
+  grep -qF -- "$why" <<<"$out" || die "validator refused '$expr' for another reason: $out"
   log "validator refuses: $why"
 }
 mutate "readOnlyRootFilesystem is not true" 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' "$TMP/default.yaml"
@@ -67,6 +67,9 @@ mutate "terminationGracePeriodSeconds 20" 's/terminationGracePeriodSeconds: .*/t
 mutate "schema: " 's/containerPort: 7007/containerPort: "seven"/' "$TMP/default.yaml"
 mutate "schema: " '0,/maxUnavailable: 1/s/maxUnavailable: 1/maxUnavailable: [1]/' "$TMP/ci-pdb.yaml"
 mutate "schema: " 's/interval: 10s/interval: [10s]/' "$TMP/ci-servicemonitor.yaml"
+mutate "unknown field Deployment.spec.template.spec.containers[0].livenesProbe" 's/livenessProbe:/livenesProbe:/' "$TMP/default.yaml"
+mutate "unknown field Deployment.spec.template.spec.topologySpreadConstraints[0].maxSkw" '0,/- maxSkew:/s/- maxSkew:/- maxSkw:/' "$TMP/default.yaml"
+mutate "unknown field Service.spec.selectr" '0,/^  selector:$/s//  selectr:/' "$TMP/kustomize.yaml"
 mutate "selects helper pod" 's/app.kubernetes.io\/name: echod-test/app.kubernetes.io\/name: echod/' "$TMP/default.yaml"
 
 # NOTES.txt renders (helm prints it only on install, which needs a cluster): a copy of the

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Validates Kubernetes objects offline: every document of every YAML file given is checked
 // against the Kubernetes OpenAPI schema (npm kubernetes-models) or the prometheus-operator
-// CRD schema (@kubernetes-models/prometheus-operator), then against echod's own rules:
+// CRD schema (@kubernetes-models/prometheus-operator), for unknown fields (core types only:
+// the CRD models declare their nested types inline), then against echod's own rules:
 // restricted Pod Security Standard fields, probes on /livez and /readyz via the admin port,
 // never a tcpSocket probe on the echo port, enableServiceLinks false, a grace period longer
 // than shutdown_delay + drain_timeout, and no helper pod matched by a workload's selector.
@@ -40,6 +41,77 @@ function schemaCheck(obj, where) {
   }
 }
 
+// Unknown fields: the OpenAPI schemas do not forbid them (the API server drops them with a
+// warning), so a typo like `livenesProbe` would pass. The models' TypeScript declarations list
+// every field of every named type; walk the object along them and flag any other key.
+const path = require('path');
+const dtsCache = new Map();
+function dtsFile(fromDir, mod) {
+  if (mod.startsWith('.')) return path.resolve(fromDir, `${mod}.d.ts`);
+  for (const dir of (process.env.NODE_PATH || '').split(path.delimiter)) {
+    const f = path.join(dir, `${mod}.d.ts`);
+    if (fs.existsSync(f)) return f;
+  }
+  return null;
+}
+function parseDts(file) {
+  if (!file) return null;
+  if (dtsCache.has(file)) return dtsCache.get(file);
+  const src = fs.readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+  const imports = {};
+  for (const m of src.matchAll(/import \{ (\w+) \} from "([^"]+)";/g)) imports[m[1]] = m[2];
+  const head = /export interface I\w+( extends TypeMeta)? \{/.exec(src);
+  let info = null;
+  if (head) {
+    const props = {};
+    if (head[1]) { props.apiVersion = 'string'; props.kind = 'string'; }
+    let depth = 1, member = '';
+    for (let i = head.index + head[0].length; i < src.length && depth > 0; i++) {
+      const ch = src[i];
+      if (ch === '{') depth++;
+      if (ch === '}') depth--;
+      if (depth === 0) break;
+      if (ch === ';' && depth === 1) {
+        const m = /^\s*"([^"]+)"\??:\s*([\s\S]*)$/.exec(member);
+        if (m) props[m[1]] = m[2].trim();
+        member = '';
+      } else {
+        member += ch;
+      }
+    }
+    info = { file, props, imports };
+  }
+  dtsCache.set(file, info);
+  return info;
+}
+function resolveType(info, type) {
+  let t = type;
+  const arr = /^Array<(.+)>$/.exec(t);
+  if (arr) t = arr[1];
+  const map = /^\{\s*\[key: string\]: (\w+);?\s*\}$/.exec(t);
+  if (map) t = map[1];
+  if (!info.imports[t]) return { leaf: true };
+  return { info: parseDts(dtsFile(path.dirname(info.file), info.imports[t])), each: !!(arr || map) };
+}
+function strictWalk(obj, info, at, where) {
+  if (!info || obj === null || typeof obj !== 'object' || Array.isArray(obj)) return;
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in info.props)) { fail(where, `unknown field ${at}.${k}`); continue; }
+    const r = resolveType(info, info.props[k]);
+    if (r.leaf || !r.info) continue;
+    if (r.each && Array.isArray(v)) v.forEach((x, i) => strictWalk(x, r.info, `${at}.${k}[${i}]`, where));
+    else if (r.each && v && typeof v === 'object') Object.entries(v).forEach(([kk, x]) => strictWalk(x, r.info, `${at}.${k}.${kk}`, where));
+    else strictWalk(v, r.info, `${at}.${k}`, where);
+  }
+}
+function strictCheck(obj, where) {
+  const base = kTopLevel[obj.apiVersion];
+  if (!base) return;
+  const info = parseDts(dtsFile('.', `${base}/${obj.kind}`));
+  if (!info) return fail(where, `no type declaration for ${obj.apiVersion} ${obj.kind}`);
+  strictWalk(obj, info, obj.kind, where);
+}
+
 function durationSeconds(text) {
   const m = /^([0-9]+)(ms|s|m|h)$/.exec(String(text));
   if (!m) return NaN;
@@ -48,6 +120,7 @@ function durationSeconds(text) {
 
 function podSpecOf(obj) {
   if (obj.kind === 'Pod') return obj.spec;
+  if (!obj.spec) return null;
   if (['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(obj.kind)) return obj.spec.template.spec;
   return null;
 }
@@ -144,16 +217,21 @@ for (const { obj } of objects) if (obj.kind === 'ConfigMap') configs[obj.metadat
 for (const { obj, where, file } of objects) {
   counts[obj.kind] = (counts[obj.kind] || 0) + 1;
   schemaCheck(obj, where);
-  const spec = podSpecOf(obj);
-  if (spec) checkRestricted(spec, where);
-  if (obj.kind === 'Deployment') checkProbes(spec, where, configs, file);
+  strictCheck(obj, where);
+  try {
+    const spec = podSpecOf(obj);
+    if (spec) checkRestricted(spec, where);
+    if (obj.kind === 'Deployment') checkProbes(spec, where, configs, file);
+  } catch (e) {
+    fail(where, `malformed object: ${e.message}`);
+  }
 }
 // A Service, PDB or NetworkPolicy of echod must not pick up helper pods (helm test).
 const pods = objects.filter(({ obj }) => obj.kind === 'Pod');
 for (const { obj, where } of objects) {
-  const sel = obj.kind === 'Service' ? obj.spec.selector
-    : ['PodDisruptionBudget'].includes(obj.kind) ? obj.spec.selector.matchLabels
-    : obj.kind === 'NetworkPolicy' ? obj.spec.podSelector.matchLabels : null;
+  const sel = obj.kind === 'Service' ? obj.spec?.selector
+    : obj.kind === 'PodDisruptionBudget' ? obj.spec?.selector?.matchLabels
+    : obj.kind === 'NetworkPolicy' ? obj.spec?.podSelector?.matchLabels : null;
   if (!sel) continue;
   for (const p of pods) if (selects(sel, p.obj.metadata.labels)) fail(where, `selects helper pod ${p.obj.metadata.name}`);
 }
