@@ -90,7 +90,7 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
       // Where every thread is stuck, when gdb is there (ECHOD_FUZZ_GDB=1).
       if (std::getenv("ECHOD_FUZZ_GDB")) {
         const std::string cmd = "gdb -p " + std::to_string(::getpid()) +
-                                " -batch -ex 'thread apply all bt' 2>/dev/null >&2";
+                                " -batch -ex 'thread apply all bt' >&2 2>/dev/null";
         [[maybe_unused]] const int rc = std::system(cmd.c_str());
       }
       std::abort();
@@ -131,12 +131,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     at = head_end + 4 + length;
   }
-  // The token may come back only where the client itself sent it outside the header
-  // (a body quoting it is echoed in a parse error, to that same authenticated client).
-  std::string rest(reinterpret_cast<const char*>(data), size);
-  const std::string header = std::string("Authorization: Bearer ") + kToken + "\r\n";
-  for (std::size_t at; (at = rest.find(header)) != std::string::npos;) rest.erase(at, header.size());
-  if (rest.find(kToken) == std::string::npos && answer.find(kToken) != std::string::npos) {
+  // The token may come back only where the client itself quoted it beyond the one
+  // Authorization header (a body quoting it is echoed in a parse error, to that same
+  // authenticated client): so only inputs holding it at most once are checked.
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  const std::size_t first = input.find(kToken);
+  const bool quoted = first != std::string::npos && input.find(kToken, first + 1) != std::string::npos;
+  if (!quoted && answer.find(kToken) != std::string::npos) {
     std::fprintf(stderr, "the admin token is in an answer\n");
     std::abort();
   }

@@ -27,7 +27,11 @@ targets=(fuzz_duration fuzz_config fuzz_payload fuzz_http_frame fuzz_admin_reque
 "$here/../scripts/deps.sh" build fuzz
 echo ">> building fuzzers in $build_dir"
 CC=clang-14 CXX=clang++-14 cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build_dir" -j 2 --target "${targets[@]}" 2>&1 | grep -E "error|warning: unused|Error" || true
+if ! cmake --build "$build_dir" -j 2 --target "${targets[@]}" >"$build_dir/build.log" 2>&1; then
+  grep -E "error|Error" "$build_dir/build.log" | head -30 >&2
+  echo "FAIL: fuzzers did not build (log: $build_dir/build.log)" >&2
+  exit 1
+fi
 for t in "${targets[@]}"; do
   [ -x "$build_dir/$t" ] || { echo "FAIL $t: not built" >&2; exit 1; }
 done
