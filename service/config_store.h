@@ -31,6 +31,11 @@ class ConfigStore {
     bool last_successful = true;
     double last_success_unix_seconds = 0;  // start time until the first reload
   };
+  /// The config was loaded at start: sets the last-success time without counting a reload.
+  void mark_loaded(double unix_seconds) {
+    std::lock_guard lock(mutex_);
+    reload_.last_success_unix_seconds = unix_seconds;
+  }
   void record_reload(bool ok, double unix_seconds) {
     std::lock_guard lock(mutex_);
     if (ok) {

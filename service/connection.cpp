@@ -135,6 +135,15 @@ void Connection::after_drained() {
 }
 
 void Connection::close(CloseReason reason) {
+  if (reason == CloseReason::kByteLimit || reason == CloseReason::kLifetime) {
+    // Closing with unread input makes the kernel answer with RST, which can destroy echoed
+    // bytes still on their way to the peer. When echod ends a connection by its own limit,
+    // queue the FIN behind the echoed bytes and drop input past the limit first.
+    ::shutdown(fd_, SHUT_WR);
+    for (int i = 0; i < kReadsPerTurn; ++i) {
+      if (net::recv_raw(fd_, ctx_.read_buffer, ctx_.read_buffer_size, 0) <= 0) break;
+    }
+  }
   WorkerStats& stats = *ctx_.stats;
   stats.count_close(reason);
   stats.connection_duration.observe(

@@ -103,7 +103,7 @@ int run_daemon(const Config& config, const std::vector<std::string>& args,
   signal(SIGPIPE, SIG_IGN);
 
   ConfigStore store(config);
-  store.record_reload(true, unix_now());
+  store.mark_loaded(unix_now());
   Lifecycle lifecycle;
   EchoServer echo(config, store, logger);
   if (auto err = echo.bind()) {

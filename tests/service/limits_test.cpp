@@ -75,6 +75,20 @@ TEST(Limits, MaxConnectionBytesEchoesExactlyTheCapThenCloses) {
   EXPECT_EQ(recv_until_eof(fd.get(), milliseconds(3000)), payload);
 }
 
+TEST(Limits, MaxConnectionBytesEndsWithFinNotResetWhenThePeerSentMore) {
+  EchodProcess echod({"--max-connection-bytes", "1000"});
+  Fd fd = connect_tcp(echod.echo_port());
+  ASSERT_TRUE(fd);
+  const std::string payload = random_bytes(3000, 4);
+  ASSERT_TRUE(send_all(fd.get(), payload));
+  std::string echoed;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0) echoed.append(buf, static_cast<std::size_t>(n));
+  EXPECT_EQ(n, 0) << "connection ended by a reset, errno " << errno;
+  EXPECT_EQ(echoed, payload.substr(0, 1000));
+}
+
 // A client that sends and never reads must not grow echod: it is held at
 // max-pending-bytes, and other clients keep their echo.
 TEST(Limits, SlowReadersAreHeldAtMaxPendingBytes) {
