@@ -4,7 +4,7 @@
   bench.py run   [--quick] [--reps N] [--duration S] ...   timed scenarios, echod vs reference
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
   bench.py smoke --out-dir DIR                              sub-30 s self-check (a CTest test)
-  bench.py markdown                                         tables of the newest results, for docs/
+  bench.py markdown [RUN.json...]                           tables of the newest results (or pooled runs)
 
 `run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
 alternately, once per scenario and repetition (the order flips every repetition), drives each
@@ -853,13 +853,38 @@ def cmd_smoke(cfg):
     return doc
 
 
+def pooled(paths):
+    """Several runs' JSON as one: repetitions concatenated, medians and ratios recomputed."""
+    docs = []
+    for p in paths:
+        with open(p) as f:
+            docs.append(json.load(f))
+    doc = dict(docs[-1])
+    raw = {}
+    for d in docs:
+        for scen, by in d["raw"].items():
+            for server, reps in by.items():
+                raw.setdefault(scen, {}).setdefault(server, []).extend(reps)
+    doc["raw"], doc["medians"] = raw, summarize(raw)
+    doc["config"] = dict(doc["config"], reps=sum(d["config"]["reps"] for d in docs))
+    doc["started_utc"] = " + ".join(d["started_utc"] for d in docs)
+    doc["runtime_s"] = sum(d["runtime_s"] for d in docs)
+    doc["machine"] = dict(doc["machine"], loadavg_start=docs[0]["machine"]["loadavg_start"],
+                          git_revision=", ".join(d["machine"].get("git_revision") or "?" for d in docs))
+    return doc
+
+
 def cmd_markdown(cfg):
-    """Markdown tables of the newest run and cost JSON (for docs/performance.md)."""
+    """Markdown tables of the newest run and cost JSON (for docs/performance.md);
+    `markdown FILE...` pools several runs."""
     run_path = os.path.join(cfg.out_dir, os.environ.get("BENCH_RESULT", "latest.json"))
     cost_path = os.path.join(cfg.out_dir, "cost-latest.json")
-    if os.path.exists(run_path):
-        with open(run_path) as f:
-            doc = json.load(f)
+    if cfg.files or os.path.exists(run_path):
+        if cfg.files:
+            doc = pooled(cfg.files)
+        else:
+            with open(run_path) as f:
+                doc = json.load(f)
         c = doc["config"]
         print(f"Run {doc['started_utc']}, {c['reps']} reps x {c['duration_s']} s after {c['warmup_s']} s "
               f"warm-up, medians; driver {c['driver']}; pinned server,client CPUs {c.get('pin')}; "
@@ -897,6 +922,7 @@ def cmd_markdown(cfg):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke", "markdown"])
+    ap.add_argument("files", nargs="*", help="markdown: run JSON files to pool")
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
     quick = os.environ.get("QUICK", "") not in ("", "0")
