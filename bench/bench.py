@@ -335,6 +335,20 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
     return r
 
 
+def measure_scrape_cpu(server, scrapes=300):
+    """echod's CPU time per GET /metrics, back to back with no echo traffic."""
+    url = f"http://{server.admin}/metrics"
+    cpu0, ok = proc_cpu_s(server.pid), 0
+    for _ in range(scrapes):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+            ok += 1
+        except Exception:
+            pass
+    return (proc_cpu_s(server.pid) - cpu0) * 1e6 / ok if ok else None
+
+
 def measure_idle(server, bins, conns):
     pid = server.pid
     time.sleep(0.2)
@@ -441,6 +455,11 @@ def evaluate(med, raw=None):
             r = ratio(w.get("server_cpu_us_per_msg"), wo.get("server_cpu_us_per_msg"))
             add(scen, "cpu_us_per_msg scraped/unscraped", "<= 1.03", lambda v: v <= 1.03,
                 w.get("server_cpu_us_per_msg"), wo.get("server_cpu_us_per_msg"), r)
+            # The bound that noise cannot blur: CPU of 10 scrapes/s over the worker's CPU/s.
+            per, util = wo.get("cpu_us_per_scrape"), wo.get("server_cpu_util")
+            share = per * 10 / 1e6 / util if per is not None and util else None
+            add(scen, "scrape CPU / echo CPU (10/s)", "<= 0.03", lambda v: v <= 0.03,
+                per, util, share)
             continue
         e, ref = m.get("echod", {}), m.get("reference", {})
         thr_target = (">= 1.0", lambda v: v >= 1.0) if scen == "conn_rate_c32" else \
@@ -564,6 +583,8 @@ def cmd_run(cfg):
                         r = measure_idle(server, bins, cfg.idle_conns)
                     else:
                         r = measure_traffic(server, driver, scen, cfg, scrape=bool(scrape))
+                        if kind == "scrape" and not scrape and "error" not in r:
+                            r["cpu_us_per_scrape"] = measure_scrape_cpu(server)
                 finally:
                     server.stop()
                 raw[name].setdefault(label, []).append(r)
