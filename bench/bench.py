@@ -869,7 +869,9 @@ def cmd_smoke(cfg):
     missing = [s[0] for s in SCENARIOS if s[0] not in back["medians"]]
     assert not missing, f"scenarios missing: {missing}"
     for row in back["ratios"]:
-        assert row["ratio"] is not None or not row["target"], f"no ratio for {row['scenario']} {row['metric']}"
+        # CPU figures have 10 ms resolution: a sub-second smoke run may see 0 ticks.
+        assert row["ratio"] is not None or not row["target"] or "cpu" in row["metric"].lower(), \
+            f"no ratio for {row['scenario']} {row['metric']}"
     print("smoke: ok")
     return doc
 
