@@ -89,6 +89,9 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
                    "received %zu bytes so far:\n%s\n", off, size, out.size(), out.c_str());
       // Where every thread is stuck, when gdb is there (ECHOD_FUZZ_GDB=1).
       if (std::getenv("ECHOD_FUZZ_GDB")) {
+        const std::string ss = "ss -tanoi '( sport = :" + std::to_string(port) + " or dport = :" +
+                               std::to_string(port) + " )' >&2";
+        [[maybe_unused]] const int ss_rc = std::system(ss.c_str());
         const std::string cmd = "gdb -p " + std::to_string(::getpid()) +
                                 " -batch -ex 'thread apply all bt' >&2 2>/dev/null";
         [[maybe_unused]] const int rc = std::system(cmd.c_str());
