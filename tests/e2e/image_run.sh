@@ -4,7 +4,8 @@
 # ports, entrypoint, labels, size), run with podman the way Kubernetes runs it with the chart's
 # securityContext (read-only root, no capabilities, no new privileges, UID 65532), probed with
 # echo-probe on the echo and admin ports (both from the host and with the image's own
-# echo-probe, as `helm test` does), then SIGTERM: exit code 0 within the drain window.
+# echo-probe, as `helm test` does), the admin token read from a file mounted like the
+# chart's Secret, then SIGTERM: exit code 0 within the drain window.
 source "$(cd "$(dirname "$0")/../deploy" && pwd)/lib.sh"
 need podman buildah curl python3
 : "${ECHO_PROBE_BINARY:?}"
@@ -62,9 +63,13 @@ echo_port="$(free_port)"; admin_port="$(free_port)"
 [ "$echo_port" != "$admin_port" ] || admin_port="$(free_port)"
 run_flags=(--runtime runc --network host --ulimit nofile=16384:16384 --ulimit nproc=4096:4096
   --read-only --cap-drop ALL --security-opt no-new-privileges)
-pm run -d --name "$name" "${run_flags[@]}" "$IMG" \
+# The admin token as the chart mounts it: a Secret file, mode 0440, group = fsGroup 65532.
+token="e2e-$RANDOM$RANDOM"
+printf '%s\n' "$token" >"$TMP/token"
+chown 0:65532 "$TMP/token"; chmod 0440 "$TMP/token"
+pm run -d --name "$name" "${run_flags[@]}" -v "$TMP/token:/etc/echod/admin/token:ro" "$IMG" \
   --listen "127.0.0.1:$echo_port" --admin-listen "127.0.0.1:$admin_port" \
-  --shutdown-delay 1s --drain-timeout 5s >/dev/null
+  --admin-token-file /etc/echod/admin/token --shutdown-delay 1s --drain-timeout 5s >/dev/null
 ready() { curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$admin_port/readyz"; }
 wait_for 30 "the container's /readyz" ready || die "echod in the container never became ready"
 [ "$(pm inspect -f '{{.State.Running}}' "$name")" = true ] || die "container not running"
@@ -83,6 +88,16 @@ pm run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/echo-probe "$IMG" \
   http "http://127.0.0.1:$admin_port" || die "the image's echo-probe http failed"
 curl -fsS -o "$TMP/metrics.txt" "http://127.0.0.1:$admin_port/metrics" || die "GET /metrics failed"
 grep -q '^echod_build_info' "$TMP/metrics.txt" || die "/metrics lacks echod_build_info"
+
+# PUT /config with the mounted token (the chart's adminToken.existingSecret): 200, else 401.
+put_config() {
+  curl -s -o "$TMP/put.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer $1" \
+    -H 'Content-Type: application/json' --data '{"log_level":"debug"}' "http://127.0.0.1:$admin_port/config"
+}
+[ "$(put_config wrong-token)" = 401 ] || die "PUT /config with a wrong token: want 401, got $(cat "$TMP/put.json")"
+[ "$(put_config "$token")" = 200 ] || die "PUT /config with the mounted token: want 200, got $(cat "$TMP/put.json")"
+grep -q '"log_level": *"debug"' "$TMP/put.json" || die "PUT /config did not apply: $(cat "$TMP/put.json")"
+log "admin token read from a 0440 root:65532 file; PUT /config 200 with it, 401 without"
 
 # The chart's `helm test` Pod, container by container, with this image: the same command
 # and args as rendered, the Service name pointed at this container's loopback address.
