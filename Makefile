@@ -95,7 +95,7 @@ bench-build:
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo bench_client
 
 .PHONY: bench
-bench: bench-build ## Benchmark echod against bench/reference_echo (about 7 min); JSON in bench/results/
+bench: bench-build ## Benchmark echod against bench/reference_echo (about 6 min); JSON in bench/results/
 	@$(BENCH) run
 
 .PHONY: bench-quick
