@@ -319,7 +319,9 @@ std::optional<ConfigError> apply_json(Config& config, std::string_view json_text
   json doc;
   try {
     doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and also out_of_range for numbers no double holds ("1e400"): uncaught,
+    // that one aborted echod at start and on SIGHUP.
     return ConfigError{source, "", "malformed JSON: " + printable(e.what())};
   }
   if (!doc.is_object()) return ConfigError{source, "", "expected a JSON object"};
