@@ -87,6 +87,15 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
       // shorter: a connection still open after 10 s of silence is stuck.
       std::fprintf(stderr, "admin port did not answer or close within 10 s; sent %zu of %zu bytes, "
                    "received %zu bytes so far:\n%s\n", off, size, out.size(), out.c_str());
+      // What our descriptor is now: if it is no longer our socket, someone else closed it.
+      char link[256] = "";
+      const std::string path = "/proc/self/fd/" + std::to_string(fd);
+      [[maybe_unused]] const ssize_t ln = ::readlink(path.c_str(), link, sizeof link - 1);
+      sockaddr_in local{};
+      socklen_t local_len = sizeof local;
+      const int gs = ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len);
+      std::fprintf(stderr, "client fd %d -> %s, getsockname rc=%d port=%d\n", fd, link, gs,
+                   ntohs(local.sin_port));
       // Where every thread is stuck, when gdb is there (ECHOD_FUZZ_GDB=1).
       if (std::getenv("ECHOD_FUZZ_GDB")) {
         const std::string ss = "ss -tanoi '( sport = :" + std::to_string(port) + " or dport = :" +

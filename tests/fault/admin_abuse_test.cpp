@@ -309,6 +309,32 @@ TEST_F(ConfigAbuse, HostileFilesBeforeSighupAreRejectedWholeAndTheTokenNeverLeak
   }, milliseconds(5000)));
 }
 
+// Numbers no double holds make nlohmann throw out_of_range, not parse_error: that escaped
+// apply_json and aborted echod at start-up and on SIGHUP (found by fuzz_config).
+TEST(ConfigAbuseEdges, HugeNumbersAreRejectedNotFatal) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("echod-fault-bignum-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "echod.json").string();
+  std::ofstream(file) << R"({"max_connections": 1e400})";
+  const RunResult check = run_echod({"--check-config", "--config", file});
+  EXPECT_EQ(check.exit_code, 2) << check.err;
+  EXPECT_NE(check.err.find("malformed JSON"), std::string::npos) << check.err;
+
+  std::ofstream(file, std::ios::trunc) << R"({"max_connections": 50})";
+  EchodProcess echod({"--config", file}, {{"ECHOD_ADMIN_TOKEN", kToken}});
+  std::ofstream(file, std::ios::trunc) << R"({"max_connections": -1e999})";
+  echod.signal(SIGHUP);
+  EXPECT_TRUE(wait_until([&] {
+    return metric(scrape(echod.admin_port()), "echod_config_reloads_total{result=\"failure\"}") == 1;
+  }, milliseconds(5000))) << echod.process().output();
+  EXPECT_EQ(echod.wait_exit(milliseconds(0)), std::nullopt) << "SIGHUP with a huge number killed echod";
+  const HttpReply put = http_request(echod.admin_port(), "PUT", "/config", R"({"idle_timeout": 1e400})",
+                                     {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(put.status, 400) << put.body;
+  std::filesystem::remove_all(dir);
+}
+
 // A duration the parser accepts must mean what it says: idle-timeout of 584 years
 // (18446744073710ms) used to wrap around to 0.45 ms once turned into nanoseconds, closing
 // every connection within a sweep.
