@@ -25,7 +25,8 @@ using std::chrono::milliseconds;
 /// that is still running, so a failing test never leaves processes behind.
 class ChildProcess {
  public:
-  /// Starts `binary args...` with exactly `env` (plus PATH) as its environment.
+  /// Starts `binary args...` (searched in PATH unless it has a slash) with exactly `env`
+  /// (plus PATH and sanitizer options) as its environment.
   ChildProcess(const std::string& binary, const std::vector<std::string>& args,
                const Env& env = {});
   ~ChildProcess();
