@@ -101,6 +101,11 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
         const std::string ss = "ss -tanoi '( sport = :" + std::to_string(port) + " or dport = :" +
                                std::to_string(port) + " )' >&2";
         [[maybe_unused]] const int ss_rc = std::system(ss.c_str());
+        // Which descriptors each epoll instance watches, with what event mask.
+        const std::string pid = std::to_string(::getpid());
+        const std::string epolls = "ls -l /proc/" + pid + "/fd >&2; for f in /proc/" + pid +
+                                   "/fdinfo/*; do grep -q tfd $f && { echo \"== $f\"; cat $f; } >&2; done";
+        [[maybe_unused]] const int ep_rc = std::system(epolls.c_str());
         const std::string cmd = "gdb -p " + std::to_string(::getpid()) +
                                 " -batch -ex 'thread apply all bt' >&2 2>/dev/null";
         [[maybe_unused]] const int rc = std::system(cmd.c_str());
