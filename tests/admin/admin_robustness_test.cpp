@@ -103,8 +103,11 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   EXPECT_EQ(livez.failures, 0);
   EXPECT_EQ(readyz.failures, 0);
   EXPECT_LT(livez.at(0.5), 50.0);
-  EXPECT_LT(livez.at(1.0), 1000.0);  // a kubelet probe times out after 1 s by default
-  EXPECT_LT(readyz.at(1.0), 1000.0);
+  // A kubelet probe times out after 1 s by default. Sanitizer builds run 5-15x slower on
+  // a shared 2-core machine, so they get a wider bound; the release build holds the 1 s.
+  const double max_ms = ECHOD_SANITIZED ? 3000.0 : 1000.0;
+  EXPECT_LT(livez.at(1.0), max_ms);
+  EXPECT_LT(readyz.at(1.0), max_ms);
   EXPECT_TRUE(echo_ok);
   EXPECT_EQ(metrics.status, 200);
   EXPECT_GT(reconnects.load(), 400) << "the front never closed a slow connection";
