@@ -2,7 +2,10 @@
 # Builds the libFuzzer targets with clang-14 (ASan+UBSan), replays each seed corpus as a
 # regression test (-runs=0), then runs a short bounded session per target.
 # Usage: fuzz/run.sh [--build-dir DIR] [--seconds-per-target N] [--only TARGET] [--keep-new]
+#                    [--replay-only TARGET]...
 #   --seconds-per-target 0   replay only
+#   --replay-only TARGET     replay TARGET's corpus but give it no timed session (CI uses it
+#                            for fuzz_admin_request: see docs/reliability.md, open finding 4)
 #   --keep-new               merge inputs that found new coverage back into fuzz/corpus/
 # Exit 0 when every replay and session finished without a finding; crash inputs are kept
 # in DIR/artifacts/ (add them to fuzz/corpus/<target>/ once fixed).
@@ -12,12 +15,14 @@ build_dir="$here/../build-fuzz"
 seconds=20
 only=""
 keep_new=0
+replay_only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir="$2"; shift 2 ;;
     --seconds-per-target) seconds="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --keep-new) keep_new=1; shift ;;
+    --replay-only) replay_only+=("$2"); shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +57,9 @@ for t in "${targets[@]}"; do
     failed+=("$t:replay"); continue
   fi
   [ "$seconds" -gt 0 ] || continue
+  if [[ " ${replay_only[*]} " == *" $t "* ]]; then
+    echo ">> $t: replay only (no timed session)"; continue
+  fi
   work="$build_dir/corpus-work/${t#fuzz_}"
   mkdir -p "$work"
   echo ">> $t: fuzzing for ${seconds}s"
