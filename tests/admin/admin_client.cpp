@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <cctype>
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 #include "net_helpers.h"
 
@@ -97,6 +100,30 @@ std::size_t series_count(const std::string& exposition) {
     if (!line.empty() && line[0] != '#') ++n;
   }
   return n;
+}
+
+void slowloris(std::uint16_t port, int connections, const std::string& request_start,
+               std::chrono::milliseconds every, const std::atomic<bool>& stop,
+               const std::function<void()>& on_reconnect) {
+  std::vector<Fd> conns(static_cast<std::size_t>(connections));
+  while (!stop.load()) {
+    for (auto& c : conns) {
+      bool dead = !c;
+      if (!dead) {
+        pollfd p{c.get(), POLLIN, 0};
+        dead = ::poll(&p, 1, 0) > 0 || !send_all(c.get(), "a");
+      }
+      if (dead) {
+        c = connect_tcp(port);
+        if (c) send_all(c.get(), request_start);
+        on_reconnect();
+      }
+    }
+    // Sleep in short steps so `stop` is noticed quickly.
+    for (auto left = every; left.count() > 0 && !stop.load(); left -= std::chrono::milliseconds(100)) {
+      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
+    }
+  }
 }
 
 }  // namespace echod::test

@@ -2,7 +2,9 @@
 // A tiny blocking HTTP/1.1 client and /metrics parsing for the admin-port tests. Raw
 // sockets on purpose: the tests control every byte, including the hostile ones.
 #include <chrono>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -41,5 +43,12 @@ double metric(const std::string& exposition, const std::string& series);
 std::vector<std::string> family_names(const std::string& exposition);
 /// Number of sample lines (not comments).
 std::size_t series_count(const std::string& exposition);
+
+/// Slowloris: keeps `connections` admin connections open, each sending `request_start` and
+/// then one more header byte every `every`, reconnecting (and calling `on_reconnect`)
+/// whenever the server hangs up, until `stop`.
+void slowloris(std::uint16_t port, int connections, const std::string& request_start,
+               std::chrono::milliseconds every, const std::atomic<bool>& stop,
+               const std::function<void()>& on_reconnect);
 
 }  // namespace echod::test

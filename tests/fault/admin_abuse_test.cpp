@@ -60,22 +60,8 @@ TEST(HostileAdminClients, ProbesStayFastAndMetricsDoNotGrowUnderEveryKindOfAbuse
 
   // Slowloris: 150 connections each trickling a header byte a second, reconnecting when cut.
   attackers.emplace_back([&] {
-    std::vector<Fd> conns(150);
-    while (!stop) {
-      for (auto& c : conns) {
-        bool dead = !c;
-        if (!dead) {
-          pollfd p{c.get(), POLLIN, 0};
-          dead = ::poll(&p, 1, 0) > 0 || !send_all(c.get(), "a");
-        }
-        if (dead) {
-          c = connect_tcp(port);
-          if (c) send_all(c.get(), "GET /livez HTTP/1.1\r\nX-Slow: ");
-          ++attacks;
-        }
-      }
-      for (int i = 0; i < 10 && !stop; ++i) std::this_thread::sleep_for(milliseconds(100));
-    }
+    slowloris(port, 150, "GET /livez HTTP/1.1\r\nX-Slow: ", milliseconds(1000), stop,
+              [&] { ++attacks; });
   });
   // Garbage bytes, oversized heads and bodies, lying Content-Lengths.
   attackers.emplace_back([&] {
