@@ -36,6 +36,8 @@ void Monitor::stop_probing() {
     }
     per_target.clear();
   }
+  for (auto& r : retiring_) r.prober->stop();
+  retiring_.clear();
 }
 
 bool Monitor::resolved_once() const {
@@ -103,9 +105,17 @@ void Monitor::add_address(std::size_t t, const Address& address, Nanos now) {
 
 void Monitor::remove_address(std::size_t t, const std::string& address, Nanos now) {
   auto it = probers_[t].find(address);
-  for (auto& p : it->second) p->stop();
+  // A pod leaves DNS when it starts terminating, before it drains: its persistent
+  // connections stay until they end, so the drain itself is observed and classified.
+  auto doomed = std::make_shared<Probers>();
+  for (auto& p : it->second) {
+    if (p->retire()) {
+      retiring_.push_back(Retiring{now, std::move(p)});
+    } else {
+      doomed->push_back(std::move(p));
+    }
+  }
   // Events for these probers may still be in this turn's batch: destroy them after it.
-  auto doomed = std::make_shared<Probers>(std::move(it->second));
   loop_.defer([doomed] {});
   probers_[t].erase(it);
   AddressSeries& s = *series_[t]->addresses[address];
@@ -115,7 +125,21 @@ void Monitor::remove_address(std::size_t t, const std::string& address, Nanos no
            "\"target\":\"" + series_[t]->target + "\",\"address\":\"" + address + "\"");
 }
 
+void Monitor::sweep_retiring(Nanos now) {
+  // Timers run outside the epoll batch: destroying here is safe. A connection still open
+  // after kFrozenFor is closed by us, before its series go.
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (it->prober->retired() || now - it->since >= kFrozenFor) {
+      it->prober->stop();
+      it = retiring_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void Monitor::on_timer(Nanos now) {
+  sweep_retiring(now);
   for (auto& target : series_) {
     auto& m = target->addresses;
     for (auto it = m.begin(); it != m.end();) {

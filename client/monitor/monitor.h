@@ -42,12 +42,19 @@ class Monitor final : public TimerHandler {
   using Probers = std::vector<std::unique_ptr<Prober>>;
   void add_address(std::size_t target, const Address& address, Nanos now);
   void remove_address(std::size_t target, const std::string& address, Nanos now);
+  void sweep_retiring(Nanos now);
 
   EventLoop& loop_;
   const MonitorOptions& options_;
   ProbeShared shared_;
   std::vector<std::unique_ptr<TargetSeries>> series_;
   std::vector<std::map<std::string, Probers>> probers_;  // per target, per probed address
+  // Persistent probers of addresses that left DNS, still holding their connection.
+  struct Retiring {
+    Nanos since;
+    std::unique_ptr<Prober> prober;
+  };
+  std::vector<Retiring> retiring_;
   std::vector<bool> resolved_;
   double started_unix_;
 };

@@ -43,6 +43,11 @@ class Prober {
   virtual ~Prober() = default;
   virtual void start(Nanos now) = 0;
   virtual void stop() = 0;
+  /// The address left DNS: finish what is open (a draining pod's connections end in a
+  /// break worth recording) but open nothing new. false = nothing open, stop() it now.
+  virtual bool retire() = 0;
+  /// After retire(): true once it holds nothing open any more.
+  virtual bool retired() const = 0;
 };
 
 /// Back-off after failed (re)connects: 0 for the first attempt after a connection that

@@ -174,7 +174,18 @@ void TcpProber::on_verified(Nanos now) {
   ctx_.shared.loop.schedule(this, next_send_);
 }
 
+bool TcpProber::retire() {
+  retiring_ = true;
+  if (mode_ == Mode::kPersistent && state_ == State::kOpen) return true;
+  stop();
+  return false;
+}
+
 void TcpProber::wait_for_next(Nanos now) {
+  if (retiring_) {
+    ctx_.shared.loop.cancel(this);
+    return;
+  }
   if (mode_ == Mode::kNew) {
     // A fixed grid: one probe per --interval however long the last one took.
     const Nanos interval = ctx_.shared.options.interval;

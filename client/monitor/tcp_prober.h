@@ -24,6 +24,8 @@ class TcpProber final : public Prober, public IoHandler, public TimerHandler {
   void stop() override;
   void on_io(std::uint32_t events) override;
   void on_timer(Nanos now) override;
+  bool retire() override;
+  bool retired() const override { return retiring_ && state_ == State::kIdle; }
 
  private:
   enum class State { kIdle, kConnecting, kOpen };
@@ -57,6 +59,7 @@ class TcpProber final : public Prober, public IoHandler, public TimerHandler {
   Nanos next_fresh_ = 0;        // fresh: when the next probe is due
   std::uint64_t verified_on_connection_ = 0;
   int failures_ = 0;            // consecutive connects without a verified echo
+  bool retiring_ = false;       // the address left DNS: no new connection
   // The outage in progress since a break, until the next verified echo.
   bool in_outage_ = false;
   Nanos outage_start_ = 0;

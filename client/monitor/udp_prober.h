@@ -20,6 +20,12 @@ class UdpProber final : public Prober, public IoHandler, public TimerHandler {
   void stop() override;
   void on_io(std::uint32_t events) override;
   void on_timer(Nanos now) override;
+  // UDP holds no connection that could end in a break: retiring is stopping.
+  bool retire() override {
+    stop();
+    return false;
+  }
+  bool retired() const override { return true; }
 
  private:
   bool open_socket(Nanos now);
