@@ -112,7 +112,7 @@ bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, p
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools
-SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas)
+SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|MonitorSees)
 
 .PHONY: image
 image: ## Build the container image $(IMG): docker if an engine answers, else buildah (vfs)
