@@ -7,8 +7,8 @@
 
 namespace echo_probe::monitor {
 
-/// What the HTTP port serves, each callable from the HTTP threads. `render` runs a
-/// function on the loop thread and returns its text (or nullopt-like empty on timeout).
+/// What the HTTP port serves, each called on an HTTP thread: metrics and report fill
+/// `text` (false = no answer in time: 503), live and ready say why not in `why`.
 struct HttpHandlers {
   std::function<bool(std::string* text)> metrics;
   std::function<bool(std::string* text)> report;

@@ -1,6 +1,7 @@
 #include "run_monitor.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -90,7 +91,18 @@ bool write_report(const std::string& path, const std::string& text) {
   return true;
 }
 
+// Each address holds 1 + --persistent descriptors: take the hard limit, not the often
+// much lower soft one.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 int run(const MonitorOptions& options) {
+  raise_fd_limit();
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

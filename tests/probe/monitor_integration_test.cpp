@@ -130,6 +130,31 @@ TEST(MonitorExit, FailOnDisruptionExitsZeroWhenEveryBreakWasGraceful) {
   EXPECT_EQ(r.out.find("\"class\":\"reset\""), std::string::npos) << r.out;
 }
 
+TEST(MonitorUdp, VerifiesDatagramsAndCountsLossAsTimeouts) {
+  FakeUdpServer echo(FakeUdpServer::Mode::kEcho);
+  FakeUdpServer drop(FakeUdpServer::Mode::kDrop);
+  const std::string good = "udp://127.0.0.1:" + std::to_string(echo.port());
+  const std::string lossy = "udp://127.0.0.1:" + std::to_string(drop.port());
+  MonitorProcess m({"--persistent", "1", "--persistent-interval", "20ms", "--interval", "100ms",
+                    "--timeout", "100ms", good, lossy});
+  ASSERT_NE(m.port(), 0) << m.process().output();
+  const std::string good_label = "target=\"" + good + "\"";
+  const std::string lossy_label = "target=\"" + lossy + "\"";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto t = m.get("/metrics");
+        return metric_sum(t, "echo_probe_verified_total", {good_label, "mode=\"persistent\""}) >= 10 &&
+               metric_sum(t, "echo_probe_verified_total", {good_label, "mode=\"new\""}) >= 2 &&
+               metric_sum(t, "echo_probe_errors_total", {lossy_label, "class=\"timeout\""}) >= 3;
+      },
+      kWait, milliseconds(20)))
+      << m.get("/metrics");
+  const auto t = m.get("/metrics");
+  EXPECT_EQ(metric_sum(t, "echo_probe_errors_total", {good_label}), 0);
+  EXPECT_EQ(metric_sum(t, "echo_probe_verified_total", {lossy_label}), 0);
+  EXPECT_EQ(metric_sum(t, "echo_probe_persistent_connections", {good_label}), 1);
+}
+
 // ---- a real echod ---------------------------------------------------------------------
 
 TEST(MonitorEchod, SigtermWithShortDrainGivesOnlyGracefulBreaksAndNothingLost) {
