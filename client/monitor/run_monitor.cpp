@@ -1,5 +1,6 @@
 #include "run_monitor.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
@@ -103,6 +104,10 @@ void raise_fd_limit() {
 
 int run(const MonitorOptions& options) {
   raise_fd_limit();
+  // /metrics text is built on the loop thread and freed on an HTTP thread; with one malloc
+  // arena that memory is reused scrape after scrape instead of each thread's arena keeping
+  // its own high-water mark (measured: RSS peak 27.5 -> see docs/monitor.md).
+  mallopt(M_ARENA_MAX, 1);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
