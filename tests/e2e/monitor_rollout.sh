@@ -10,7 +10,10 @@
 # next verified echo on the new replica).
 # Phase 2: replica 2 is frozen (SIGSTOP) so that the monitor's next messages sit unread in
 # its sockets, then SIGKILLed: the report names that address with non-graceful breaks.
-# The monitor ends on SIGTERM (exit 0) and its --report file is checked byte by number.
+# Phase 3: replica 3 leaves DNS (the hosts file changes) while its connections are open,
+# then drains: those connections stay until the drain ends them, gracefully, and nothing
+# new is opened to it.
+# The monitor ends on SIGTERM (exit 0) and its --report file is checked number by number.
 source "$(dirname "$0")/netns_cluster.sh"
 netns_cluster_init "mr$$" 10.250.8 3
 replica_args=(--shutdown-delay 0s --drain-timeout 1s)
@@ -86,6 +89,31 @@ wait "${echod_pid[2]}" 2>/dev/null || true
 wait_for 10 "non-graceful breaks on replica 2" at_least 1 echo_probe_breaks_total "$(addr 2)" 'class="reset"' \
   || die "the kill was not seen as a reset: $(tail -n 5 "$TMP/monitor.log")"
 
+# --- phase 3: replica 3 leaves DNS first, then drains (a terminating pod) ----------------
+# Its open persistent connections stay until the drain ends them (graceful, recorded on
+# the departed address); nothing new is opened to it.
+printf '127.0.0.1 localhost\n%s.11 echod.test\n%s.12 echod.test\n' "$subnet" "$subnet" >"$TMP/hosts"
+addresses_are() { [ "$(metric echo_probe_addresses)" -eq "$1" ]; }
+wait_for 10 "replica 3 gone from the monitor's addresses" addresses_are 2 || die "address not dropped"
+at_least 2 echo_probe_persistent_connections "$(addr 3)" || die "replica 3's connections were closed by the monitor"
+verified_before="$(metric echo_probe_verified_total "$(addr 3)" 'mode="persistent"')"
+wait_for 10 "a round on the departed replica 3" at_least $((verified_before + 2)) \
+  echo_probe_verified_total "$(addr 3)" 'mode="persistent"' || die "no traffic on the departed replica"
+kill -TERM "${echod_pid[3]}"
+rc=0; timeout 15 tail --pid="${echod_pid[3]}" -f /dev/null || die "replica 3 did not exit after its drain"
+wait "${echod_pid[3]}" || rc=$?
+[ "$rc" -eq 0 ] || die "replica 3 exited $rc after SIGTERM, want 0"
+wait_for 10 "the drain's breaks on the departed replica 3" at_least 4 echo_probe_breaks_total "$(addr 3)" 'class="graceful"' \
+  || die "the drain of the departed replica was not seen"
+attempts_r3="$(metric echo_probe_errors_total "$(addr 3)")"
+fresh_r1="$(metric echo_probe_messages_total "$(addr 1)" 'mode="new"')"
+wait_for 10 "three more fresh probes on replica 1" at_least $((fresh_r1 + 3)) \
+  echo_probe_messages_total "$(addr 1)" 'mode="new"' || die "fresh probes stopped"
+[ "$(metric echo_probe_errors_total "$(addr 3)")" -eq "$attempts_r3" ] \
+  || die "the monitor kept connecting to an address that left DNS"
+[ "$(metric echo_probe_persistent_connections "$(addr 3)")" -eq 0 ] || die "connections to replica 3 still counted"
+log "departed replica 3: its drain seen (graceful), no reconnect"
+
 kill -TERM "$monitor_pid"
 rc=0; wait "$monitor_pid" || rc=$?
 [ "$rc" -eq 0 ] || die "monitor exited $rc on SIGTERM, want 0"
@@ -105,7 +133,7 @@ for b in t["breaks"]:
     print(f"  {b['time']} {b['address']:>18} {b['class']:<8} age {b['connection_age_s']:7.3f}s outage {b['outage_ms']} ms")
 for i in (1, 3):
     a = f"{net}.1{i}:7007"
-    bs = by_addr[a]
+    bs = by_addr[a][:2]  # the rollout (replica 3 also drains after leaving DNS: phase 3)
     assert [b["class"] for b in bs] == ["graceful", "graceful"], (a, bs)
     assert all(b["outage_ms"] is not None and b["outage_ms"] > 0 for b in bs), (a, bs)
     p = addrs[a]["modes"]["persistent"]
@@ -119,8 +147,12 @@ assert len(classes) >= 3 and all(c != "graceful" for c in classes[2:]), classes 
 assert all(b["outage_ms"] is not None for b in by_addr[a2][:2]), by_addr[a2]
 p2 = addrs[a2]["modes"]["persistent"]
 assert p2["lost"] >= 2, p2  # the messages that sat unread in the killed replica
+a3 = f"{net}.13:7007"
+assert [b["class"] for b in by_addr[a3]] == ["graceful"] * 4, by_addr[a3]
+assert all(b["outage_ms"] is None for b in by_addr[a3][2:]), by_addr[a3]  # never came back
+assert addrs[a3]["probed"] is False and addrs[f"{net}.11:7007"]["probed"] is True, addrs[a3]
 totals = t["totals"]
-assert totals["break_classes"]["graceful"] == 6, totals
+assert totals["break_classes"]["graceful"] == 8, totals
 assert r["disrupted"] is True
 print("totals:", json.dumps(totals))
 PY
