@@ -102,13 +102,17 @@ bench: bench-build ## Benchmark echod against bench/reference_echo (about 6 min)
 bench-quick: bench-build ## Smoke-run the benchmark: 1 repetition, 2 s per scenario (QUICK=1)
 	@QUICK=1 $(BENCH) run
 
+.PHONY: bench-monitor
+bench-monitor: bench-build ## Cost of echo-probe monitor on 64 addresses: CPU % and RSS (DURATION=60 s)
+	@bench/monitor_cost.sh $(BENCH_BUILD_DIR)/bin
+
 .PHONY: bench-callgrind
 bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, perf) per echoed message
 	@$(BENCH) cost
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools
-SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas)
+SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|MonitorSees)
 
 .PHONY: image
 image: ## Build the container image $(IMG): docker if an engine answers, else buildah (vfs)

@@ -34,6 +34,19 @@ std::uint64_t Histogram::bucket_high(int index) {
   return bucket_low(index) + ((std::uint64_t{1} << shift) - 1);
 }
 
+std::vector<std::uint64_t> Histogram::cumulative_counts(
+    const std::vector<std::uint64_t>& bounds) const {
+  std::vector<std::uint64_t> out(bounds.size(), 0);
+  std::uint64_t seen = 0;
+  int bucket = 0;
+  for (std::size_t b = 0; b < bounds.size(); ++b) {
+    const int last = index_of(bounds[b]);
+    for (; bucket <= last && bucket < kBuckets; ++bucket) seen += counts_[bucket];
+    out[b] = seen;
+  }
+  return out;
+}
+
 std::uint64_t Histogram::percentile(double p) const {
   if (count_ == 0) return 0;
   p = std::clamp(p, 0.0, 100.0);

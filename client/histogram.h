@@ -36,6 +36,13 @@ class Histogram {
   /// reported as the midpoint of its bucket and clamped to [min, max]. 0 when empty.
   std::uint64_t percentile(double p) const;
 
+  /// Sum of every recorded value (exact).
+  std::uint64_t sum() const { return sum_; }
+  /// For each of `bounds` (ascending), how many values landed at or below it: cumulative
+  /// counts for a fixed-bucket export such as a Prometheus histogram. A value in the same
+  /// log-linear bucket as a bound counts as below it (within the ~0.4% resolution).
+  std::vector<std::uint64_t> cumulative_counts(const std::vector<std::uint64_t>& bounds) const;
+
   static int index_of(std::uint64_t value) {
     if (value < kSubCount) return static_cast<int>(value);
     const int msb = 63 - __builtin_clzll(value);

@@ -7,15 +7,10 @@
 #include <stdexcept>
 
 #include "duration.h"
+#include "usage_error.h"
 
 namespace echo_probe {
 namespace {
-
-// A usage error that names the argument it is about.
-struct UsageError : std::runtime_error {
-  UsageError(const std::string& arg, const std::string& why)
-      : std::runtime_error(arg + ": " + why) {}
-};
 
 // Raw values as CLI11 fills them; validated into Options afterwards.
 struct RawOptions {
@@ -112,12 +107,6 @@ Options validate(Protocol protocol, const RawOptions& raw) {
   return o;
 }
 
-std::string one_line(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
-
 }  // namespace
 
 std::string protocol_name(Protocol p) {
@@ -146,7 +135,7 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   app.footer(
       "Exit codes: 0 every message verified (http: /livez and /readyz both 200), 1 any "
       "failure, 2 usage error.\nErrors by class: dns, refused, timeout, reset, closed, "
-      "mismatch.");
+      "mismatch.\nContinuous monitoring of echo paths: echo-probe monitor --help.");
   app.set_help_all_flag("--help-all", "help for every mode");
   RawOptions raw;
   auto* tcp = app.add_subcommand("tcp", "TCP echo: verify every byte, measure, drive load");
@@ -163,8 +152,9 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
       (args[0] != "tcp" && args[0] != "udp" && args[0] != "http" && args[0].rfind('-', 0) != 0)) {
     out.exit_code = 2;
     out.text = args.empty()
-                   ? "echo-probe: MODE is required: tcp, udp or http (see --help)"
-                   : "echo-probe: MODE: '" + args[0] + "' is not tcp, udp or http (see --help)";
+                   ? "echo-probe: MODE is required: tcp, udp, http or monitor (see --help)"
+                   : "echo-probe: MODE: '" + args[0] +
+                         "' is not tcp, udp, http or monitor (see --help)";
     return out;
   }
   try {

@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "payload.h"
+#include "socket_ops.h"
 #include "worker.h"
 
 namespace echo_probe {
@@ -55,13 +56,11 @@ void TcpSession::begin_message(Nanos now) {
 }
 
 void TcpSession::open_connection(Nanos now) {
-  fd_ = ::socket(address_.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd_ = open_tcp_socket(address_);
   if (fd_ < 0) {
     fail(classify_errno(errno), now);
     return;
   }
-  int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   connect_start_ = now_ns();
   tx_bytes_ = rx_bytes_ = 0;
   if (::connect(fd_, address_.sa(), address_.length) == 0) {

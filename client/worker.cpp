@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "socket_ops.h"
+
 namespace echo_probe {
 namespace {
 
@@ -44,17 +46,11 @@ Worker::~Worker() {
 }
 
 void Worker::watch(int fd, std::uint32_t events, Session* s) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = s;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  epoll_add(epoll_fd_, fd, events, s);
 }
 
 void Worker::rewatch(int fd, std::uint32_t events, Session* s) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = s;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  epoll_modify(epoll_fd_, fd, events, s);
 }
 
 void Worker::schedule(Session* s, Nanos due) {
@@ -76,10 +72,7 @@ void Worker::run_due(Nanos now) {
 void Worker::arm_timer() {
   const Nanos next = due_.empty() ? 0 : due_.top().at;
   if (next == timer_armed_at_) return;
-  itimerspec spec{};
-  spec.it_value.tv_sec = next / kNanosPerSecond;
-  spec.it_value.tv_nsec = next % kNanosPerSecond;
-  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);  // 0 disarms
+  arm_timerfd(timer_fd_, next);
   timer_armed_at_ = next;
 }
 

@@ -1,110 +1,25 @@
-// A real Prometheus server (the Debian package) scrapes a real echod every second on
+// A real Prometheus server (tests/support/prometheus_server.h) scrapes a real echod every second on
 // loopback; the test asks Prometheus's HTTP API for `up` and for the traffic it generated.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "admin_client.h"
 #include "echod_process.h"
 #include "net_helpers.h"
+#include "prometheus_server.h"
 
 namespace echod::test {
 namespace {
 
-using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr const char* kPrometheus = "/usr/bin/prometheus";
-
-/// A loopback port nobody listens on right now (the kernel picks it).
-std::uint16_t free_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
-
-std::string url_encode(const std::string& s) {
-  std::string out;
-  char hex[4];
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c == '-' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      std::snprintf(hex, sizeof hex, "%%%02X", c);
-      out += hex;
-    }
-  }
-  return out;
-}
-
-/// Prometheus started on 127.0.0.1:<free port> with its own config and TSDB directory,
-/// stopped by PID (ChildProcess) and cleaned up when the object goes.
-class PrometheusServer {
- public:
-  explicit PrometheusServer(std::uint16_t target_port) {
-    char tmpl[] = "/tmp/echod-prom-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    port_ = free_port();
-    std::ofstream(dir_ + "/prometheus.yml") << "global:\n"
-                                               "  scrape_interval: 1s\n"
-                                               "  scrape_timeout: 1s\n"
-                                               "scrape_configs:\n"
-                                               "  - job_name: echod\n"
-                                               "    static_configs:\n"
-                                               "      - targets: ['127.0.0.1:"
-                                            << target_port << "']\n";
-    process_ = std::make_unique<ChildProcess>(
-        kPrometheus,
-        std::vector<std::string>{"--config.file=" + dir_ + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir_ + "/data",
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(port_)});
-  }
-  ~PrometheusServer() {
-    process_->signal(SIGTERM);
-    if (!process_->wait_exit(milliseconds(10'000))) process_->signal(SIGKILL);
-    process_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::uint16_t port() const { return port_; }
-  std::string output() const { return process_->output(); }
-
-  /// Result of an instant query as JSON (`data.result`), or null when the API failed.
-  json query(const std::string& promql) const {
-    const HttpReply r = http_get(port_, "/api/v1/query?query=" + url_encode(promql));
-    if (r.status != 200) return nullptr;
-    const json j = json::parse(r.body, nullptr, false);
-    if (!j.is_object() || j.value("status", "") != "success") return nullptr;
-    return j["data"]["result"];
-  }
-  /// The single value of an instant vector query; NaN when there is none.
-  double value(const std::string& promql) const {
-    const json result = query(promql);
-    if (!result.is_array() || result.size() != 1) return std::nan("");
-    return std::stod(result[0]["value"][1].get<std::string>());
-  }
-
- private:
-  std::string dir_;
-  std::uint16_t port_ = 0;
-  std::unique_ptr<ChildProcess> process_;
-};
-
 TEST(PrometheusE2E, RealPrometheusScrapesEchodAndSeesTheTrafficSent) {
-  ASSERT_TRUE(std::filesystem::exists(kPrometheus)) << "run scripts/deps.sh e2e";
+  ASSERT_TRUE(std::filesystem::exists(kPrometheusBinary)) << "run scripts/deps.sh e2e";
   EchodProcess echod;
-  PrometheusServer prom(echod.admin_port());
-  ASSERT_TRUE(wait_until([&] { return http_get(prom.port(), "/-/ready").status == 200; },
+  PrometheusServer prom("echod", echod.admin_port());
+  ASSERT_TRUE(wait_until([&] { return prom.ready(); },
                          milliseconds(30'000), milliseconds(200)))
       << prom.output();
 

@@ -97,6 +97,25 @@ fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-pro
 promtool check rules "$TMP/chart-rules.yml"
 [ "$(grep -c 'alert:' "$TMP/chart-rules.yml")" -eq 4 ] || die "chart PrometheusRule should hold 4 alerts"
 
+# The monitor (ci/monitor-values.yaml): its Deployment, the headless Service, its own
+# Service and ServiceMonitor, and the four echo-path alerts; none of it by default.
+for want in "name: echod-monitor" "name: echod-headless" "clusterIP: None" \
+  "- monitor" "tcp://echod.echod.svc:7007" "tcp://echod-headless.echod.svc:7007"; do
+  grep -qF -- "$want" "$TMP/ci-monitor.yaml" || die "ci/monitor does not render '$want'"
+done
+! grep -q "echod-monitor\|echod-headless" "$TMP/default.yaml" || die "the monitor is rendered by default"
+[ "$(grep -c '^kind: ServiceMonitor$' "$TMP/ci-monitor.yaml")" -eq 2 ] || die "ci/monitor: want 2 ServiceMonitors"
+node -e '
+const y=require("js-yaml"),fs=require("fs");
+const r=y.loadAll(fs.readFileSync(process.argv[1],"utf8")).find(d=>d&&d.kind==="PrometheusRule");
+fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-monitor.yaml" "$TMP/chart-monitor-rules.yml"
+promtool check rules "$TMP/chart-monitor-rules.yml"
+for alert in EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
+  grep -q "alert: $alert\$" "$TMP/chart-monitor-rules.yml" || die "chart PrometheusRule lacks $alert"
+done
+mutate "selects the pods of" 's/app.kubernetes.io\/name: echod-monitor/app.kubernetes.io\/name: echod/' "$TMP/ci-monitor.yaml"
+mutate "livenessProbe port is admin, want the named port http" '/name: monitor/,/readinessProbe/{s/port: http/port: admin/}' "$TMP/ci-monitor.yaml"
+
 # echod itself accepts every rendered config file (when it is built).
 if [ -n "${ECHOD_BINARY:-}" ] && [ -x "$ECHOD_BINARY" ]; then
   n=0

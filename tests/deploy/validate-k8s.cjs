@@ -154,19 +154,24 @@ function namedPort(container, port) {
   return p ? p.containerPort : undefined;
 }
 
+// liveness on /livez and readiness on /readyz, httpGet on the named port `port`.
+function checkHttpProbes(c, where, port) {
+  const want = { livenessProbe: '/livez', readinessProbe: '/readyz' };
+  for (const [probe, path] of Object.entries(want)) {
+    const p = c[probe];
+    if (!p || !p.httpGet) { fail(where, `${probe} is not an httpGet probe`); continue; }
+    if (p.httpGet.path !== path) fail(where, `${probe} path is ${p.httpGet.path}, want ${path}`);
+    if (p.httpGet.port !== port) fail(where, `${probe} port is ${p.httpGet.port}, want the named port ${port}`);
+  }
+}
+
 function checkProbes(spec, where, configs, file) {
   const c = spec.containers.find((x) => x.name === 'echod');
   if (!c) return fail(where, 'no container named echod');
   const echoPort = namedPort(c, 'echo');
   const adminPort = namedPort(c, 'admin');
   if (echoPort === undefined || adminPort === undefined) fail(where, 'ports echo and admin must be named');
-  const want = { livenessProbe: '/livez', readinessProbe: '/readyz' };
-  for (const [probe, path] of Object.entries(want)) {
-    const p = c[probe];
-    if (!p || !p.httpGet) { fail(where, `${probe} is not an httpGet probe`); continue; }
-    if (p.httpGet.path !== path) fail(where, `${probe} path is ${p.httpGet.path}, want ${path}`);
-    if (p.httpGet.port !== 'admin') fail(where, `${probe} port is ${p.httpGet.port}, want the named port admin`);
-  }
+  checkHttpProbes(c, where, 'admin');
   for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
     const p = c[probe];
     if (p && p.tcpSocket && namedPort(c, p.tcpSocket.port) === echoPort) {
@@ -201,6 +206,17 @@ function checkProbes(spec, where, configs, file) {
   }
 }
 
+// The echo-probe monitor's Deployment: HTTP probes on its own named port, resources set.
+function checkMonitorProbes(spec, where) {
+  const c = spec.containers.find((x) => x.name === 'monitor');
+  checkHttpProbes(c, where, 'http');
+  const args = c.args || [];
+  if (args[0] !== 'monitor') fail(where, 'the monitor container does not run `echo-probe monitor`');
+  const res = c.resources || {};
+  if (!res.requests || !res.requests.memory || !res.requests.cpu) fail(where, 'resources.requests cpu/memory missing');
+  if (!res.limits || !res.limits.memory) fail(where, 'resources.limits.memory missing');
+}
+
 function selects(selector, labels) {
   return Object.entries(selector || {}).every(([k, v]) => (labels || {})[k] === v);
 }
@@ -221,7 +237,11 @@ for (const { obj, where, file } of objects) {
   try {
     const spec = podSpecOf(obj);
     if (spec) checkRestricted(spec, where);
-    if (obj.kind === 'Deployment') checkProbes(spec, where, configs, file);
+    const isMonitor = obj.kind === 'Deployment' && spec.containers.some((c) => c.name === 'monitor');
+    if (obj.kind === 'Deployment') {
+      if (isMonitor) checkMonitorProbes(spec, where);
+      else checkProbes(spec, where, configs, file);
+    }
   } catch (e) {
     fail(where, `malformed object: ${e.message}`);
   }
@@ -234,6 +254,17 @@ for (const { obj, where } of objects) {
     : obj.kind === 'NetworkPolicy' ? obj.spec?.podSelector?.matchLabels : null;
   if (!sel) continue;
   for (const p of pods) if (selects(sel, p.obj.metadata.labels)) fail(where, `selects helper pod ${p.obj.metadata.name}`);
+}
+// Every Service, PDB and NetworkPolicy selects the pods of exactly one Deployment: echod's
+// Services must never route to the monitor, nor the monitor's to echod.
+const templates = objects.filter(({ obj }) => obj.kind === 'Deployment');
+for (const { obj, where } of objects) {
+  const sel = obj.kind === 'Service' ? obj.spec?.selector
+    : obj.kind === 'PodDisruptionBudget' ? obj.spec?.selector?.matchLabels
+    : obj.kind === 'NetworkPolicy' ? obj.spec?.podSelector?.matchLabels : null;
+  if (!sel || Object.keys(sel).length === 0) continue;
+  const hit = templates.filter((d) => selects(sel, d.obj.spec.template.metadata.labels));
+  if (hit.length > 1) fail(where, `selects the pods of ${hit.map((d) => d.obj.metadata.name).join(' and ')}`);
 }
 if (!objects.some(({ obj }) => obj.kind === 'Deployment')) fail(process.argv.slice(2).join(' '), 'no Deployment rendered');
 

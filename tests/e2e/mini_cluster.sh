@@ -1,83 +1,21 @@
 #!/usr/bin/env bash
-# "A cluster in miniature": three echod replicas, each a "pod" in its own network namespace
-# with its own address, joined by a bridge in a hub namespace; a client namespace runs one
-# real Prometheus (1s scrapes of all three) and echo-probe. Addresses exist only on
-# interfaces this test creates inside namespaces it makes; nothing leaves them.
-#
-#   ns hub:    br0 (no address) <- veth -> ns r1/r2/r3: eth0 10.250.7.11-13, echod :7007 :8080
-#                               <- veth -> ns client: eth0 10.250.7.2, Prometheus 127.0.0.1:9090
-#
-# Service discovery stand-in: the name echod.test resolves to the three addresses through a
-# hosts file bind-mounted over /etc/hosts in a private mount namespace of echo-probe only
-# (unshare --mount); the machine's /etc/hosts is never touched.
+# "A cluster in miniature" (netns_cluster.sh): three echod replicas in network namespaces
+# at 10.250.7.11-13; the client namespace (10.250.7.2) runs one real Prometheus
+# (127.0.0.1:9090 there, 1s scrapes of all three) and echo-probe, which resolves echod.test
+# to the three addresses through the test's own hosts file.
 #
 # It checks: up == 1 for all three targets; echo-probe --all-addresses spreads connections
 # over all three and verifies every byte per address; then replica 2 gets SIGTERM mid-run
 # and /readyz turns 503, Prometheus sees echod_shutting_down 1 and then up == 0, echod exits
 # 0 after draining, and the probe still ends with zero errors and zero mismatches (no byte
 # lost by the connections that were open on replica 2).
-source "$(cd "$(dirname "$0")/../deploy" && pwd)/lib.sh"
-need ip unshare prometheus curl python3
-: "${ECHOD_BINARY:?}" "${ECHO_PROBE_BINARY:?}"
-[ -x "$ECHOD_BINARY" ] || die "echod not built: $ECHOD_BINARY"
-[ -x "$ECHO_PROBE_BINARY" ] || die "echo-probe not built: $ECHO_PROBE_BINARY"
-[ "$(id -u)" -eq 0 ] || die "needs root for network namespaces"
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/echod-mini.XXXXXX")"
-tag="ed$$"
-ns_hub="$tag-hub"; ns_client="$tag-client"
-replicas=(1 2 3)
-subnet="10.250.7"
-pids=()
-namespaces=()
-
-cleanup() {
-  local rc=$?
-  set +e
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  # Deleting a namespace destroys the veth ends and the bridge inside it.
-  for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  if [ "$rc" -ne 0 ]; then
-    for f in "$TMP"/*.log; do echo "--- $(basename "$f") (last 15 lines)"; tail -n 15 "$f"; done >&2
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-in_ns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
-
-# --- the network ----------------------------------------------------------------------
-ip netns add "$ns_hub"; namespaces+=("$ns_hub")
-ip -n "$ns_hub" link add br0 type bridge
-ip -n "$ns_hub" link set br0 up
-attach() {  # attach NS ADDRESS: a veth from the hub bridge to eth0 in NS
-  local ns="$1" addr="$2" port="p${#namespaces[@]}"
-  ip netns add "$ns"; namespaces+=("$ns")
-  ip -n "$ns_hub" link add "$port" type veth peer name eth0 netns "$ns"
-  ip -n "$ns_hub" link set "$port" master br0 up
-  ip -n "$ns" addr add "$addr/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-}
-attach "$ns_client" "$subnet.2"
-for i in "${replicas[@]}"; do attach "$tag-r$i" "$subnet.1$i"; done
-log "namespaces: ${namespaces[*]}"
+source "$(dirname "$0")/netns_cluster.sh"
+need prometheus
+netns_cluster_init "ed$$" 10.250.7 3
 
 # --- three echod replicas -------------------------------------------------------------
-declare -A echod_pid
-for i in "${replicas[@]}"; do
-  # Started with ip netns exec directly (not a shell function) so $! is echod itself.
-  ip netns exec "$tag-r$i" "$ECHOD_BINARY" --listen "$subnet.1$i:7007" --admin-listen "$subnet.1$i:8080" \
-    --shutdown-delay 2s --drain-timeout 20s --log-format text >"$TMP/echod-r$i.log" 2>&1 &
-  echod_pid[$i]=$!; pids+=("$!")
-done
-ready() { in_ns "$ns_client" curl -fsS --max-time 1 -o /dev/null "http://$1:8080/readyz"; }
-for i in "${replicas[@]}"; do
-  wait_for 20 "replica $i /readyz 200 from the client namespace" ready "$subnet.1$i" || die "replica $i not ready"
-done
+for i in "${replicas[@]}"; do start_replica "$i" --shutdown-delay 2s --drain-timeout 20s; done
+for i in "${replicas[@]}"; do wait_replica_ready "$i"; done
 log "three replicas ready at $subnet.11-13"
 
 # --- Prometheus in the client namespace -----------------------------------------------
@@ -110,8 +48,8 @@ log "Prometheus scrapes all three: $(query 'up' | tr '\n' ' ')"
 printf '127.0.0.1 localhost\n%s.11 echod.test\n%s.12 echod.test\n%s.13 echod.test\n' \
   "$subnet" "$subnet" "$subnet" >"$TMP/hosts"
 # echo-probe in the client namespace, with the test's hosts file (exec chain: $! is the probe).
-ip netns exec "$ns_client" unshare --mount --propagation private -- \
-  sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$TMP/hosts" "$ECHO_PROBE_BINARY" \
+hosts_file_prefix "$TMP/hosts"
+"${HOSTS_PREFIX[@]}" "$ECHO_PROBE_BINARY" \
   tcp --all-addresses -c 6 -d 18s -r 600 -s 256 --json -q echod.test:7007 \
   >"$TMP/probe.json" 2>"$TMP/probe.log" &
 probe_pid=$!; pids+=("$probe_pid")

@@ -101,3 +101,40 @@ kubelet SIGKILLs echod mid-drain and connections lose bytes); empty, it is that 
 {{- printf "job=%q, namespace=%q" (include "echod.fullname" .) .Release.Namespace -}}
 {{- end -}}
 {{- end }}
+
+{{/* echo-probe monitor: its own name label, so echod's Services, PDB and NetworkPolicy never select it. */}}
+{{- define "echod.monitor.name" -}}
+{{- printf "%s-monitor" (include "echod.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "echod.monitor.fullname" -}}
+{{- printf "%s-monitor" (include "echod.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "echod.monitor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "echod.monitor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "echod.monitor.labels" -}}
+helm.sh/chart: {{ include "echod.chart" . }}
+{{ include "echod.monitor.selectorLabels" . }}
+app.kubernetes.io/component: monitor
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: echod
+{{- end }}
+
+{{/* The headless Service: one DNS record per ready pod, for the monitor's per-pod fan-out. */}}
+{{- define "echod.headlessName" -}}
+{{- printf "%s-headless" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prometheus label matcher that selects this release's monitor in alert rules. */}}
+{{- define "echod.monitor.alertSelector" -}}
+{{- if .Values.monitor.alertSelector -}}
+{{- .Values.monitor.alertSelector -}}
+{{- else -}}
+{{- printf "job=%q, namespace=%q" (include "echod.monitor.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end }}
