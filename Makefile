@@ -108,12 +108,16 @@ bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, p
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools
-SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas)
+SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|Dashboard|ChartRunsAsPods|ImageTierKeepsOwnStorage)
 
 .PHONY: image
-image: ## Build the container image $(IMG): docker if an engine answers, else buildah (vfs)
+image: ## Build the container image $(IMG): docker if an engine answers, else buildah in $(BUILD_DIR)/containers
 	@docker info >/dev/null 2>&1 || scripts/deps.sh e2e
-	@scripts/build-image.sh $(IMG) $(BUILD_DIR)/cache
+	@ECHOD_CONTAINERS_DIR=$(BUILD_DIR)/containers scripts/build-image.sh $(IMG) $(BUILD_DIR)/cache
+
+.PHONY: dashboard
+dashboard: ## Regenerate the Grafana dashboard (deploy/grafana/ and the chart's copy) from deploy/grafana/dashboard.py
+	@python3 deploy/grafana/dashboard.py
 
 .PHONY: chart-lint
 chart-lint: ## helm lint --strict the chart with its defaults and every ci/*-values.yaml
