@@ -27,7 +27,8 @@ cleanup() {
   local rc=$?
   set +e
   if [ "$rc" -ne 0 ]; then pm logs "$name" 2>&1 | tail -n 20 >&2; fi
-  pm rm -f -t 0 "$name" "$name-files" >/dev/null 2>&1
+  pm rm -f -i -t 0 "$name" >/dev/null 2>&1
+  pm rm -f -i -t 0 "$name-files" >/dev/null 2>&1
   rm -rf "$TMP"
   exit "$rc"
 }
