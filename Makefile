@@ -120,12 +120,13 @@ dashboard: ## Regenerate the Grafana dashboard (deploy/grafana/ and the chart's 
 	@python3 deploy/grafana/dashboard.py
 
 .PHONY: chart-lint
-chart-lint: ## helm lint --strict the chart with its defaults and every ci/*-values.yaml
+chart-lint: ## helm lint --strict (Helm 3 and Helm 4) the chart with its defaults and every ci/*-values.yaml
 	@scripts/deps.sh e2e
-	@helm="$$(scripts/fetch-helm.sh $(TOOLS_DIR) | tail -n 1)"; \
+	@for major in 3 4; do helm="$$(scripts/fetch-helm.sh $(TOOLS_DIR) $$major | tail -n 1)"; \
+	  echo ">> $$($$helm version --short)"; \
 	  $$helm lint --strict helm/echod && \
 	  for f in helm/echod/ci/*-values.yaml; do echo ">> helm lint --strict -f $$f"; \
-	    $$helm lint --strict --quiet helm/echod -f $$f || exit 1; done
+	    $$helm lint --strict --quiet helm/echod -f $$f || exit 1; done || exit 1; done
 
 .PHONY: test-deploy
 test-deploy: deps-all build ## Shipping tests: chart, deploy/, Prometheus rules, image, three-replica mini cluster
