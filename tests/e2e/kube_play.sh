@@ -5,13 +5,15 @@
 # runc, lowered default ulimits; catatonit for podman's pause image).
 #
 # What `podman kube play` (4.3) honours and this test checks: the Deployment's replicas
-# (two pods), args, the ConfigMap mounted with subPath as echod's --config file, the Secret
-# mounted as the admin token file, the securityContext (UID/GID 65532, read-only root, no
-# capabilities, no_new_privs, seccomp), the downward-API env, hostPort with hostIP.
-# What it ignores (documented in docs/kube-play.md): Services, startup/readiness probes (the
-# livenessProbe becomes a podman healthcheck that only systemd timers would run, and its
-# httpGet would need curl in the image), PodDisruptionBudget, NetworkPolicy, ServiceAccount,
-# topologySpreadConstraints, resources beyond the memory limit.
+# (two pods), args, the ConfigMap as echod's --config file, the Secret as the admin token
+# file, the securityContext (UID/GID 65532, read-only root, no capabilities, no_new_privs,
+# seccomp), POD_NAME from the downward API, hostPort with hostIP.
+# What it ignores: Services, startup/readiness probes (the livenessProbe becomes a podman
+# healthcheck that only systemd timers would run, and its httpGet would need curl in the
+# image), PodDisruptionBudget, NetworkPolicy, ServiceAccount, topologySpreadConstraints,
+# terminationGracePeriodSeconds. Where podman 4.3 differs from a kubelet (subPath, Secret
+# data, downward API fields, containerPorts, kube down), the rendered YAML is adjusted below,
+# each with its reason; docs/shipping.md has the table.
 #
 # Two pods of one Deployment cannot hold the same hostPort on one machine (a cluster puts
 # them on two nodes), so the render gets one more object: the chart's Deployment copied as
