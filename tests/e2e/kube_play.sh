@@ -171,7 +171,7 @@ for p in "${pods[@]}"; do
     --data '{"log_level":"info"}' http://127.0.0.1:8080/config; }
   got="$(code "$token")"; [ "$got" = 200 ] || die "$p: PUT /config with the Secret's token: want 200, got $got; token file: $(od -c "$(pm volume inspect echod-admin-token --format "{{.Mountpoint}}")/token" | head -n 3)"
   [ "$(code wrong)" = 401 ] || die "$p: PUT /config with a wrong token: want 401"
-  python3 - "$TMP/$p-tcp.json" "$TMP/$p-config.json" "$TMP/$p-metrics.txt" <<'PY' || die "$p: wrong answers"
+  python3 - "$TMP/$p-tcp.json" "$TMP/$p-config.json" "$TMP/$p-metrics.txt" "$p" <<'PY' || die "$p: wrong answers"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["errors"] == 0 and r["sent"] == r["received"] == 400 and r["verified_bytes"] == 400 * 512, r
@@ -179,6 +179,13 @@ cfg = json.load(open(sys.argv[2]))
 assert cfg["max_connections"] == 5000 and cfg["drain_timeout"] in ("5s", 5), cfg  # from the ConfigMap
 m = open(sys.argv[3]).read()
 assert "echod_build_info{" in m and "\nechod_connections_accepted_total " in m, "metrics"
+# echod's side of instance identity (issue 14, the lead's part): once /metrics has the
+# gauge, its labels must be this pod's downward-API values.
+info = [l for l in m.splitlines() if l.startswith("echod_instance_info{")]
+if info:
+    pod = sys.argv[4]
+    assert len(info) == 1 and f'pod="{pod}"' in info[0] and 'namespace="echod-kube"' in info[0] \
+        and 'node="kube-play-node"' in info[0] and info[0].endswith(" 1"), info
 PY
   log "$p: uid/gid 65532, no capabilities, no_new_privs, seccomp, read-only root; 400 x 512 B echoed and verified; ConfigMap and Secret in use"
 done
