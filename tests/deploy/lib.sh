@@ -63,3 +63,11 @@ wait_for() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# show_logs DIR LINES: the last LINES of every DIR/*.log on stderr (for failure paths).
+show_logs() {
+  local f
+  for f in "$1"/*.log; do
+    [ -f "$f" ] && { echo "--- $(basename "$f") (last $2 lines)"; tail -n "$2" "$f"; }
+  done >&2
+}

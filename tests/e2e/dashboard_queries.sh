@@ -26,9 +26,7 @@ cleanup() {
   set +e
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  if [ "$rc" -ne 0 ]; then
-    for f in "$TMP"/*.log; do echo "--- $(basename "$f") (last 10 lines)"; tail -n 10 "$f"; done >&2
-  fi
+  [ "$rc" -eq 0 ] || show_logs "$TMP" 10
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -79,11 +77,11 @@ has_result() {
 }
 wait_for 60 "Prometheus scrapes echod" has_result 'up{job="echod"} == 1' || die "echod never up in Prometheus"
 
-# Load for the rest of the test: persistent connections (bytes, active) and one message
+# Load for the rest of the test (stopped by the cleanup): persistent connections (bytes, active) and one message
 # per connection (accepted, closed, durations); a SIGHUP for the reload panels.
-"$ECHO_PROBE_BINARY" tcp -c 4 -d 40s -r 400 -s 512 -q --json "127.0.0.1:$echo_port" >"$TMP/load-persistent.json" 2>"$TMP/load-persistent.log" &
+"$ECHO_PROBE_BINARY" tcp -c 4 -d 150s -r 400 -s 512 -q --json "127.0.0.1:$echo_port" >"$TMP/load-persistent.json" 2>"$TMP/load-persistent.log" &
 pids+=("$!")
-"$ECHO_PROBE_BINARY" tcp --new-connection -c 2 -d 40s -r 100 -q --json "127.0.0.1:$echo_port" >"$TMP/load-new.json" 2>"$TMP/load-new.log" &
+"$ECHO_PROBE_BINARY" tcp --new-connection -c 2 -d 150s -r 100 -q --json "127.0.0.1:$echo_port" >"$TMP/load-new.json" 2>"$TMP/load-new.log" &
 pids+=("$!")
 kill -HUP "$echod_pid"
 # Enough samples for 10s rates of every counter, and at least one connection closed.

@@ -42,14 +42,12 @@ log_pids=()
 cleanup() {
   local rc=$?
   set +e
-  if [ "$rc" -ne 0 ]; then
-    for f in "$TMP"/*.log; do [ -f "$f" ] && { echo "--- $(basename "$f") (last 8 lines)"; tail -n 8 "$f"; }; done >&2
-  fi
+  [ "$rc" -eq 0 ] || show_logs "$TMP" 8
   [ -f "$TMP/play.yaml" ] && pm kube down "$TMP/play.yaml" >/dev/null 2>&1
   for p in $(pm pod ps -q --filter "name=^$fullname" 2>/dev/null); do pm pod rm -f -t 0 "$p" >/dev/null 2>&1; done
   pm secret rm echod-admin-token >/dev/null 2>&1
   pm volume rm -f "$fullname" echod-admin-token >/dev/null 2>&1  # kube down leaves them
-  for pid in "${log_pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${log_pids[@]}" ${probe_pid:-}; do kill "$pid" 2>/dev/null; done
   [ -n "${ECHOD_KEEP_TMP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
   exit "$rc"
 }
@@ -204,20 +202,28 @@ log "hostPort 127.0.0.1:$hp_echo (echo) and :$hp_admin (admin): 1000 messages ve
 # pod network down at once, so connections open during kube down are cut by podman, not by
 # echod; a kubelet keeps the network until the containers have exited. So the drain under
 # load is shown with `podman stop` of the hostPort pod's echod, the pods then go with kube down.)
-"$ECHO_PROBE_BINARY" tcp -c 3 -d 4s -r 300 -q --json "127.0.0.1:$hp_echo" >"$TMP/drain-probe.json" 2>"$TMP/drain-probe.log" &
+"$ECHO_PROBE_BINARY" tcp -c 3 -d 120s -r 300 -q --json "127.0.0.1:$hp_echo" >"$TMP/drain-probe.json" 2>"$TMP/drain-probe.log" &
 probe_pid=$!
 probe_connected() {
   [ "$(curl -fsS --max-time 1 "http://127.0.0.1:$hp_admin/metrics" | awk '$1 == "echod_connections_active" {print int($2)}')" -ge 3 ]
 }
-wait_for 10 "the probe's 3 connections on the hostPort pod" probe_connected || die "probe never connected: $(cat "$TMP/drain-probe.log")"
+wait_for 20 "the probe's 3 connections on the hostPort pod" probe_connected || die "probe never connected: $(cat "$TMP/drain-probe.log")"
 since="$(date +%s)"
 hp_pod="$fullname-hostport-pod-0"
-pm stop -t 20 "$hp_pod-echod" >/dev/null || die "podman stop $hp_pod-echod failed"
+pm stop -t 20 "$hp_pod-echod" >"$TMP/stop.log" 2>&1 &
+stop_pid=$!
+# Listeners closed with the probe's connections still open: then the client finishes (SIGINT:
+# no new messages, the summary), and echod drains the rest and exits.
+draining() { grep -q '"msg":"shutdown: listeners closed, draining","active_connections":3' "$TMP/$hp_pod.log"; }
+wait_for 20 "$hp_pod closes its listeners with the probe's 3 connections open" draining \
+  || die "$hp_pod: $(grep shutdown "$TMP/$hp_pod.log")"
+kill -INT "$probe_pid"
 rc=0; wait "$probe_pid" || rc=$?
 [ "$rc" -eq 0 ] || die "echo-probe lost bytes while $hp_pod drained (exit $rc): $(cat "$TMP/drain-probe.json")"
-grep -q '"msg":"shutdown: listeners closed, draining","active_connections":3' "$TMP/$hp_pod.log" \
-  || die "$hp_pod: the probe's connections were not open when the listeners closed: $(grep shutdown "$TMP/$hp_pod.log")"
-log "$hp_pod: SIGTERM with 3 connections open; the probe's $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["received"])' "$TMP/drain-probe.json") messages all verified"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["errors"]==0 and r["sent"]==r["received"]>0, r' "$TMP/drain-probe.json" \
+  || die "drain probe: $(cat "$TMP/drain-probe.json")"
+wait "$stop_pid" || die "podman stop $hp_pod-echod failed: $(cat "$TMP/stop.log")"
+log "$hp_pod: SIGTERM with 3 connections open, drained; the probe's $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["received"])' "$TMP/drain-probe.json") messages all verified"
 
 # --- the other two drain and exit 0, then kube down --------------------------------------------
 # podman 4.3's `kube down` gives no grace period: SIGTERM and SIGKILL at once (exit 137), so it

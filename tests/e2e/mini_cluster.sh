@@ -38,9 +38,7 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   # Deleting a namespace destroys the veth ends and the bridge inside it.
   for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  if [ "$rc" -ne 0 ]; then
-    for f in "$TMP"/*.log; do echo "--- $(basename "$f") (last 15 lines)"; tail -n 15 "$f"; done >&2
-  fi
+  [ "$rc" -eq 0 ] || show_logs "$TMP" 15
   rm -rf "$TMP"
   exit "$rc"
 }
