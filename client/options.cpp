@@ -58,7 +58,7 @@ void add_load(CLI::App* sub, RawOptions& raw) {
 }
 
 std::chrono::nanoseconds duration_arg(const std::string& name, const std::string& text) {
-  const auto d = parse_duration(text);
+  const auto d = echod::parse_duration_ns(text);
   if (!d) throw UsageError(name, "'" + text + "' is not a duration (e.g. 250ms, 5s, 2m, 1h)");
   if (d->count() <= 0) throw UsageError(name, "must be greater than 0");
   return *d;

@@ -7,26 +7,14 @@
 #include <cstdlib>
 #include <string>
 
-#if __has_include("http_framing.h")
 #include "http_framing.h"
+
 namespace {
 using Framing = echod::HttpFraming;
 Framing frame(std::string& buf, std::size_t max_head, std::size_t max_body) {
   return echod::frame_request(buf, max_head, max_body);
 }
 }  // namespace
-#else
-#include "../service/http_front.cpp"  // frame() is file-local there
-namespace {
-using Framing = echod::Framing;
-Framing frame(std::string& buf, std::size_t max_head, std::size_t max_body) {
-  echod::HttpFrontLimits limits;
-  limits.max_head_bytes = max_head;
-  limits.max_body_bytes = max_body;
-  return echod::frame(buf, limits);
-}
-}  // namespace
-#endif
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   struct {

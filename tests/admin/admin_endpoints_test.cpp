@@ -89,6 +89,24 @@ TEST(AdminEndpoints, LandingPageNamesTheBoundAddressesAndEveryEndpoint) {
   }
 }
 
+// The chart passes the downward API in; the echoed bytes never carry it.
+TEST(AdminEndpoints, InstanceIdentityComesFromTheEnvironmentOnly) {
+  EchodProcess echod({}, {{"POD_NAME", "echod-7d9f-x2"},
+                          {"POD_NAMESPACE", "echo"},
+                          {"NODE_NAME", "node-3"}});
+  const json j = json::parse(http_get(echod.admin_port(), "/").body);
+  EXPECT_EQ(j["instance"], json({{"pod", "echod-7d9f-x2"}, {"namespace", "echo"}, {"node", "node-3"}}));
+  const std::string m = scrape(echod.admin_port());
+  EXPECT_EQ(metric(m, R"(echod_instance_info{pod="echod-7d9f-x2",namespace="echo",node="node-3"})"), 1);
+}
+
+TEST(AdminEndpoints, InstanceIdentityIsEmptyOutsideKubernetes) {
+  EchodProcess echod;
+  const json j = json::parse(http_get(echod.admin_port(), "/").body);
+  EXPECT_EQ(j["instance"], json({{"pod", ""}, {"namespace", ""}, {"node", ""}}));
+  EXPECT_EQ(metric(scrape(echod.admin_port()), R"(echod_instance_info{pod="",namespace="",node=""})"), 1);
+}
+
 TEST(AdminEndpoints, UnknownPathIs404WithAJsonError) {
   EchodProcess echod;
   for (const char* path : {"/nope", "/metrics/extra", "/livez/", "/../etc/passwd"}) {

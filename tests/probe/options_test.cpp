@@ -132,14 +132,14 @@ TEST(Options, HelpIsNotAnError) {
 }
 
 TEST(Duration, ParsesTheProjectUnits) {
-  EXPECT_EQ(parse_duration("250ms"), std::chrono::nanoseconds(250ms));
-  EXPECT_EQ(parse_duration("5s"), std::chrono::nanoseconds(5s));
-  EXPECT_EQ(parse_duration("2m"), std::chrono::nanoseconds(2min));
-  EXPECT_EQ(parse_duration("1h"), std::chrono::nanoseconds(1h));
-  EXPECT_EQ(parse_duration("1.5s"), std::chrono::nanoseconds(1500ms));
-  EXPECT_EQ(parse_duration("500us"), std::chrono::nanoseconds(500us));
+  EXPECT_EQ(echod::parse_duration_ns("250ms"), std::chrono::nanoseconds(250ms));
+  EXPECT_EQ(echod::parse_duration_ns("5s"), std::chrono::nanoseconds(5s));
+  EXPECT_EQ(echod::parse_duration_ns("2m"), std::chrono::nanoseconds(2min));
+  EXPECT_EQ(echod::parse_duration_ns("1h"), std::chrono::nanoseconds(1h));
+  EXPECT_EQ(echod::parse_duration_ns("1.5s"), std::chrono::nanoseconds(1500ms));
+  EXPECT_EQ(echod::parse_duration_ns("500us"), std::chrono::nanoseconds(500us));
   for (const char* bad : {"", "5", "s", "5 s", "-1s", "5x", "1.2.3s", "ms"}) {
-    EXPECT_FALSE(parse_duration(bad)) << bad;
+    EXPECT_FALSE(echod::parse_duration_ns(bad)) << bad;
   }
 }
 

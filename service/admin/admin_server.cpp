@@ -1,7 +1,6 @@
 #include "admin_server.h"
 
 #include <httplib.h>
-#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,8 +14,8 @@
 #include <vector>
 
 #include "http_front.h"
+#include "instance_identity.h"
 #include "metrics.h"
-#include "process_metrics.h"
 #include "runtime_update.h"
 #include "version.h"
 
@@ -64,17 +63,16 @@ bool same_secret(std::string_view given, std::string_view secret) {
 }
 
 /// The request as cpp-httplib's router reads it: exactly the bytes the front gathered,
-/// then end of stream. The answer is collected and sent with as few writes as possible
-/// (httplib writes the status line and each header separately) through the front's
-/// deadline-bound writer.
-class ExchangeStream final : public httplib::Stream {
+/// then end of stream. The answer is collected whole; the front writes it. No socket is
+/// behind this stream (socket() is invalid): httplib never sees a descriptor.
+class RequestStream final : public httplib::Stream {
  public:
-  explicit ExchangeStream(HttpExchange& ex) : ex_(ex) {}
-  bool is_readable() const override { return pos_ < ex_.request().size(); }
-  bool is_writable() const override { return !ex_.failed(); }
+  explicit RequestStream(const HttpRequest& req) : req_(req) {}
+  bool is_readable() const override { return pos_ < req_.bytes.size(); }
+  bool is_writable() const override { return true; }
   ssize_t read(char* ptr, size_t size) override {
-    const std::size_t n = std::min(size, ex_.request().size() - pos_);
-    std::memcpy(ptr, ex_.request().data() + pos_, n);
+    const std::size_t n = std::min(size, req_.bytes.size() - pos_);
+    std::memcpy(ptr, req_.bytes.data() + pos_, n);
     pos_ += n;
     return static_cast<ssize_t>(n);
   }
@@ -83,90 +81,60 @@ class ExchangeStream final : public httplib::Stream {
       status_ = std::atoi(std::string(ptr + 9, 3).c_str());
     }
     out_.append(ptr, size);
-    if (out_.size() >= kFlushBytes && !flush()) return -1;
     return static_cast<ssize_t>(size);
-  }
-  /// Sends what is collected; false if the peer is gone or too slow.
-  bool flush() {
-    const bool ok = out_.empty() || ex_.write(out_.data(), out_.size());
-    out_.clear();
-    return ok;
   }
   /// The status of the answer written (0 before the status line).
   int status() const { return status_; }
+  std::string take_answer() { return std::move(out_); }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = ex_.remote_ip();
-    port = ex_.remote_port();
+    ip = req_.remote_ip;
+    port = req_.remote_port;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     ip.clear();
     port = 0;
   }
-  socket_t socket() const override { return ex_.fd(); }
+  socket_t socket() const override { return INVALID_SOCKET; }
 
  private:
-  static constexpr std::size_t kFlushBytes = 64 * 1024;
-  HttpExchange& ex_;
+  const HttpRequest& req_;
   std::size_t pos_ = 0;
   int status_ = 0;
   std::string out_;
 };
 
 /// cpp-httplib as a request router only: the front owns sockets and threads, this class
-/// parses one gathered request, runs its handler and writes the answer.
+/// parses one gathered request, runs its handler and collects the answer. Parsing a
+/// stream is httplib's protected process_request(): its public API only serves sockets.
 class Router final : public httplib::Server {
  public:
-  bool serve(HttpExchange& ex) {
-    ExchangeStream stream(ex);
+  HttpAnswer serve(const HttpRequest& req) {
+    RequestStream stream(req);
     bool connection_closed = false;
-    const bool ok = process_request(stream, ex.last(), connection_closed, nullptr);
-    const bool sent = stream.flush();
+    const bool ok = process_request(stream, req.last, connection_closed, nullptr);
+    HttpAnswer answer;
     // After a request httplib could not parse, where the next one starts is a guess: close.
-    return ok && sent && !connection_closed && stream.status() != 400;
+    answer.keep_alive = ok && !connection_closed && stream.status() != 400;
+    answer.bytes = stream.take_answer();
+    return answer;
   }
 
-  /// Runs a few side-effect-free requests on the calling thread before any lane exists.
+  /// Runs a few side-effect-free requests on the calling thread before the front's threads exist.
   /// httplib initializes function-local statics (method set, range regex) on first use;
-  /// doing that here, before the lane threads start, orders it before every later reader,
+  /// doing that here, before those threads start, orders it before every later reader,
   /// which also keeps ThreadSanitizer from flagging the uninstrumented library.
   void warm_up() {
     for (const char* request :
          {"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", "HEAD /readyz HTTP/1.0\r\n\r\n",
           "GET /nope HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n", "BREW / HTTP/1.1\r\n\r\n",
           "POST /livez HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"}) {
-      StringStream stream(request);
-      bool connection_closed = false;
-      process_request(stream, true, connection_closed, nullptr);
+      HttpRequest req;
+      req.bytes = request;
+      req.last = true;
+      req.remote_ip = "127.0.0.1";
+      serve(req);
     }
   }
-
- private:
-  /// A request from memory, its answer thrown away.
-  class StringStream final : public httplib::Stream {
-   public:
-    explicit StringStream(std::string_view in) : in_(in) {}
-    bool is_readable() const override { return !in_.empty(); }
-    bool is_writable() const override { return true; }
-    ssize_t read(char* ptr, size_t size) override {
-      const std::size_t n = std::min(size, in_.size());
-      std::memcpy(ptr, in_.data(), n);
-      in_.remove_prefix(n);
-      return static_cast<ssize_t>(n);
-    }
-    ssize_t write(const char*, size_t size) override { return static_cast<ssize_t>(size); }
-    void get_remote_ip_and_port(std::string& ip, int& port) const override {
-      ip = "127.0.0.1";
-      port = 0;
-    }
-    void get_local_ip_and_port(std::string& ip, int& port) const override {
-      ip = "127.0.0.1";
-      port = 0;
-    }
-    socket_t socket() const override { return -1; }
-
-   private:
-    std::string_view in_;
-  };
 };
 
 }  // namespace
@@ -176,8 +144,8 @@ struct AdminServer::Impl {
   const EchoServer& echo;
   const Lifecycle& lifecycle;
   Logger& logger;
-  EchodCollector echod_metrics;
-  ProcessCollector process_metrics;
+  const InstanceIdentity identity = InstanceIdentity::from_environment();
+  MetricsExporter metrics_exporter;
   Router router;
   HttpFront front;
   std::mutex put_mutex;  // PUT /config is read-modify-write of the runtime settings
@@ -188,9 +156,9 @@ struct AdminServer::Impl {
         echo(e),
         lifecycle(l),
         logger(log),
-        echod_metrics(e, s, l),
+        metrics_exporter(e, s, l, identity),
         front(HttpFrontLimits{}, {"/livez", "/healthz", "/readyz"},
-              [this](HttpExchange& ex) { return router.serve(ex); }) {
+              [this](const HttpRequest& req) { return router.serve(req); }) {
     routes();
   }
 
@@ -262,6 +230,10 @@ struct AdminServer::Impl {
                 {"revision", kRevision},
                 {"echo_address", echo.bound_address()},
                 {"admin_address", front.bound_address()},
+                {"instance",
+                 {{"pod", identity.pod},
+                  {"namespace", identity.pod_namespace},
+                  {"node", identity.node}}},
                 {"endpoints", eps}});
   }
 
@@ -296,11 +268,7 @@ struct AdminServer::Impl {
   }
 
   void metrics(httplib::Response& res) {
-    std::vector<prometheus::MetricFamily> families = echod_metrics.Collect();
-    std::vector<prometheus::MetricFamily> process = process_metrics.Collect();
-    families.insert(families.end(), std::make_move_iterator(process.begin()),
-                    std::make_move_iterator(process.end()));
-    res.set_content(prometheus::TextSerializer().Serialize(families), kMetricsType);
+    res.set_content(metrics_exporter.scrape(), kMetricsType);
   }
 
   /// The effective config; the token itself never leaves the process, only whether one is set.
@@ -361,7 +329,7 @@ AdminServer::AdminServer(ConfigStore& store, const EchoServer& echo, const Lifec
 AdminServer::~AdminServer() { stop(); }
 
 std::optional<std::string> AdminServer::bind(const Endpoint& at) {
-  return impl_->front.bind(at.host, at.port);
+  return impl_->front.bind(at);
 }
 
 std::string AdminServer::bound_address() const { return impl_->front.bound_address(); }

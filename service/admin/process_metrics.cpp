@@ -1,5 +1,7 @@
 #include "process_metrics.h"
 
+#include <prometheus/metric_family.h>
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>

@@ -62,11 +62,13 @@ struct Setting {
   SettingInfo info;
   std::function<Reason(Config&, std::string_view)> from_text;
   std::function<Reason(Config&, const json&)> from_json;
+  std::function<json(const Config&)> value;  // as the config file writes it
 };
 
 // Builders for each kind of value.
 Setting uint_setting(SettingInfo info, std::uint64_t lo, std::uint64_t hi,
-                     std::function<void(Config&, std::uint64_t)> set) {
+                     std::function<void(Config&, std::uint64_t)> set,
+                     std::function<std::uint64_t(const Config&)> get) {
   auto apply = [lo, hi, set](Config& c, std::uint64_t v) -> Reason {
     if (auto r = in_range(v, lo, hi)) return r;
     set(c, v);
@@ -83,10 +85,12 @@ Setting uint_setting(SettingInfo info, std::uint64_t lo, std::uint64_t hi,
               return "expected a non-negative integer, got " + j.dump();
             }
             return apply(c, j.get<std::uint64_t>());
-          }};
+          },
+          [get](const Config& c) { return json(get(c)); }};
 }
 
-Setting duration_setting(SettingInfo info, Duration max, std::function<void(Config&, Duration)> set) {
+Setting duration_setting(SettingInfo info, Duration max, std::function<void(Config&, Duration)> set,
+                         std::function<Duration(const Config&)> get) {
   auto apply = [max, set](Config& c, std::string_view text) -> Reason {
     auto d = parse_duration(text);
     if (!d) {
@@ -99,17 +103,22 @@ Setting duration_setting(SettingInfo info, Duration max, std::function<void(Conf
   return {info, apply, [apply](Config& c, const json& j) -> Reason {
             if (!j.is_string()) return "expected a duration string like \"5s\", got " + j.dump();
             return apply(c, j.get<std::string>());
-          }};
+          },
+          [get](const Config& c) { return json(format_duration(get(c))); }};
 }
 
-Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::string_view)> set) {
-  return {info, set, [set](Config& c, const json& j) -> Reason {
+Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::string_view)> set,
+                       std::function<std::string(const Config&)> get) {
+  return {info, set,
+          [set](Config& c, const json& j) -> Reason {
             if (!j.is_string()) return "expected a string, got " + j.dump();
             return set(c, j.get<std::string>());
-          }};
+          },
+          [get](const Config& c) { return json(get(c)); }};
 }
 
-Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set) {
+Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set,
+                     std::function<bool(const Config&)> get) {
   return {info,
           [set](Config& c, std::string_view text) -> Reason {
             if (text == "true" || text == "1") {
@@ -125,7 +134,8 @@ Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set) {
             if (!j.is_boolean()) return "expected true or false, got " + j.dump();
             set(c, j.get<bool>());
             return std::nullopt;
-          }};
+          },
+          [get](const Config& c) { return json(get(c)); }};
 }
 
 Reason set_endpoint(Endpoint& target, std::string_view text) {
@@ -158,48 +168,59 @@ const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       string_setting({"listen", "--listen", "ECHOD_LISTEN",
                       "echo port address [HOST]:PORT; no host = all interfaces", false},
-                     [](Config& c, std::string_view t) { return set_endpoint(c.listen, t); }),
+                     [](Config& c, std::string_view t) { return set_endpoint(c.listen, t); },
+                     [](const Config& c) { return c.listen.to_string(); }),
       string_setting({"admin_listen", "--admin-listen", "ECHOD_ADMIN_LISTEN",
                       "admin HTTP address [HOST]:PORT", false},
-                     [](Config& c, std::string_view t) { return set_endpoint(c.admin_listen, t); }),
+                     [](Config& c, std::string_view t) { return set_endpoint(c.admin_listen, t); },
+                     [](const Config& c) { return c.admin_listen.to_string(); }),
       bool_setting({"udp", "--udp", "ECHOD_UDP", "also serve UDP echo on the echo port", false},
-                   [](Config& c, bool v) { c.udp = v; }),
+                   [](Config& c, bool v) { c.udp = v; }, [](const Config& c) { return c.udp; }),
       uint_setting({"workers", "--workers", "ECHOD_WORKERS",
                     "event-loop threads; 0 = CPUs this process may use", false},
-                   0, kMaxWorkers, [](Config& c, std::uint64_t v) { c.workers = static_cast<unsigned>(v); }),
+                   0, kMaxWorkers, [](Config& c, std::uint64_t v) { c.workers = static_cast<unsigned>(v); },
+                   [](const Config& c) -> std::uint64_t { return c.workers; }),
       uint_setting({"max_connections", "--max-connections", "ECHOD_MAX_CONNECTIONS",
                     "beyond it new connections are closed at once and counted", true},
                    1, kMaxConnectionsLimit,
-                   [](Config& c, std::uint64_t v) { c.runtime.max_connections = v; }),
+                   [](Config& c, std::uint64_t v) { c.runtime.max_connections = v; },
+                   [](const Config& c) { return c.runtime.max_connections; }),
       duration_setting({"idle_timeout", "--idle-timeout", "ECHOD_IDLE_TIMEOUT",
                         "close a connection silent this long; 0 = never", true},
-                       Duration::max(), [](Config& c, Duration d) { c.runtime.idle_timeout = d; }),
+                       Duration::max(), [](Config& c, Duration d) { c.runtime.idle_timeout = d; },
+                       [](const Config& c) { return c.runtime.idle_timeout; }),
       uint_setting({"max_pending_bytes", "--max-pending-bytes", "ECHOD_MAX_PENDING_BYTES",
                     "unsent bytes held per connection before it stops reading", true},
                    kMinPendingBytes, kMaxPendingBytes,
-                   [](Config& c, std::uint64_t v) { c.runtime.max_pending_bytes = v; }),
+                   [](Config& c, std::uint64_t v) { c.runtime.max_pending_bytes = v; },
+                   [](const Config& c) { return c.runtime.max_pending_bytes; }),
       uint_setting({"max_connection_bytes", "--max-connection-bytes", "ECHOD_MAX_CONNECTION_BYTES",
                     "close a connection after echoing this many bytes; 0 = no cap", true},
                    0, std::numeric_limits<std::int64_t>::max(),
-                   [](Config& c, std::uint64_t v) { c.runtime.max_connection_bytes = v; }),
+                   [](Config& c, std::uint64_t v) { c.runtime.max_connection_bytes = v; },
+                   [](const Config& c) { return c.runtime.max_connection_bytes; }),
       duration_setting({"max_connection_lifetime", "--max-connection-lifetime",
                         "ECHOD_MAX_CONNECTION_LIFETIME",
                         "close a connection this long after it opened; 0 = never", true},
                        Duration::max(),
-                       [](Config& c, Duration d) { c.runtime.max_connection_lifetime = d; }),
+                       [](Config& c, Duration d) { c.runtime.max_connection_lifetime = d; },
+                       [](const Config& c) { return c.runtime.max_connection_lifetime; }),
       duration_setting({"shutdown_delay", "--shutdown-delay", "ECHOD_SHUTDOWN_DELAY",
                         "after SIGTERM, keep serving while /readyz says 503", true},
-                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.shutdown_delay = d; }),
+                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.shutdown_delay = d; },
+                       [](const Config& c) { return c.runtime.shutdown_delay; }),
       duration_setting({"drain_timeout", "--drain-timeout", "ECHOD_DRAIN_TIMEOUT",
                         "then wait this long for connections to finish", true},
-                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.drain_timeout = d; }),
+                       kMaxShutdownPhase, [](Config& c, Duration d) { c.runtime.drain_timeout = d; },
+                       [](const Config& c) { return c.runtime.drain_timeout; }),
       string_setting({"log_level", "--log-level", "ECHOD_LOG_LEVEL", "debug|info|warn|error", true},
                      [](Config& c, std::string_view t) -> Reason {
                        auto l = parse_log_level(t);
                        if (!l) return "expected debug, info, warn or error, got \"" + std::string(t) + "\"";
                        c.runtime.log_level = *l;
                        return std::nullopt;
-                     }),
+                     },
+                     [](const Config& c) { return std::string(to_string(c.runtime.log_level)); }),
       string_setting({"log_format", "--log-format", "ECHOD_LOG_FORMAT", "json|text", false},
                      [](Config& c, std::string_view t) -> Reason {
                        if (t == "json") {
@@ -210,12 +231,15 @@ const std::vector<Setting>& settings() {
                          return "expected json or text, got \"" + std::string(t) + "\"";
                        }
                        return std::nullopt;
+                     },
+                     [](const Config& c) {
+                       return std::string(c.log_format == LogFormat::kJson ? "json" : "text");
                      }),
       string_setting({"admin_token_file", "--admin-token-file", "ECHOD_ADMIN_TOKEN_FILE",
                       "file holding the bearer token for PUT /config (env ECHOD_ADMIN_TOKEN "
                       "holds the token itself)",
                       false},
-                     read_token_file),
+                     read_token_file, [](const Config& c) { return c.admin_token_file; }),
   };
   return table;
 }
@@ -348,51 +372,38 @@ std::optional<ConfigError> validate(const Config& config) {
 }
 
 std::string to_json(const Config& config, bool pretty) {
-  const RuntimeSettings& r = config.runtime;
-  json j = {
-      {"listen", config.listen.to_string()},
-      {"admin_listen", config.admin_listen.to_string()},
-      {"udp", config.udp},
-      {"workers", config.workers},
-      {"max_connections", r.max_connections},
-      {"idle_timeout", format_duration(r.idle_timeout)},
-      {"max_pending_bytes", r.max_pending_bytes},
-      {"max_connection_bytes", r.max_connection_bytes},
-      {"max_connection_lifetime", format_duration(r.max_connection_lifetime)},
-      {"shutdown_delay", format_duration(r.shutdown_delay)},
-      {"drain_timeout", format_duration(r.drain_timeout)},
-      {"log_level", std::string(to_string(r.log_level))},
-      {"log_format", config.log_format == LogFormat::kJson ? "json" : "text"},
-  };
-  if (!config.admin_token_file.empty()) j["admin_token_file"] = config.admin_token_file;
+  json j = json::object();
+  for (const auto& s : settings()) {
+    json v = s.value(config);
+    if (v.is_string() && v.get<std::string>().empty()) continue;  // unset file path
+    j[std::string(s.info.key)] = std::move(v);
+  }
   return pretty ? j.dump(2) : j.dump();
 }
 
 std::string setting_value_text(const Config& config, std::string_view key) {
-  const json j = json::parse(to_json(config, false));
-  auto it = j.find(std::string(key));
-  if (it == j.end()) return "none";
-  return it->is_string() ? it->get<std::string>() : it->dump();
+  const Setting* s = find(key);
+  if (s == nullptr) return "none";
+  const json v = s->value(config);
+  if (v.is_string()) return v.get<std::string>().empty() ? "none" : v.get<std::string>();
+  return v.dump();
 }
 
 std::string describe_changes(const RuntimeSettings& before, const RuntimeSettings& after) {
+  Config a;
+  a.runtime = before;
+  Config b;
+  b.runtime = after;
   std::string out;
-  auto add = [&out](std::string_view key, const std::string& a, const std::string& b) {
-    if (a == b) return;
+  for (const auto& s : settings()) {
+    if (!s.info.runtime_changeable) continue;
+    const json va = s.value(a);
+    const json vb = s.value(b);
+    if (va == vb) continue;
     if (!out.empty()) out += ", ";
-    out += std::string(key) + " " + a + " -> " + b;
-  };
-  add("max_connections", std::to_string(before.max_connections), std::to_string(after.max_connections));
-  add("idle_timeout", format_duration(before.idle_timeout), format_duration(after.idle_timeout));
-  add("max_pending_bytes", std::to_string(before.max_pending_bytes),
-      std::to_string(after.max_pending_bytes));
-  add("max_connection_bytes", std::to_string(before.max_connection_bytes),
-      std::to_string(after.max_connection_bytes));
-  add("max_connection_lifetime", format_duration(before.max_connection_lifetime),
-      format_duration(after.max_connection_lifetime));
-  add("shutdown_delay", format_duration(before.shutdown_delay), format_duration(after.shutdown_delay));
-  add("drain_timeout", format_duration(before.drain_timeout), format_duration(after.drain_timeout));
-  add("log_level", std::string(to_string(before.log_level)), std::string(to_string(after.log_level)));
+    const auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    out += std::string(s.info.key) + " " + text(va) + " -> " + text(vb);
+  }
   return out;
 }
 

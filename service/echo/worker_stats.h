@@ -66,18 +66,33 @@ class DurationHistogram {
   LocalCounter sum_us_;
 };
 
+// The plain per-worker counters, each named once. One row per series:
+//   X(member, metric family, label name, label value, help)
+// A labelled family has one row per label value, adjacent, with its help on the first row.
+// WorkerStats declares the members from this list and admin/metrics.cpp exports them from
+// it; the reason-labelled families below (rejected, closed) come from their enums' names.
+#define ECHOD_WORKER_COUNTERS(X)                                                              \
+  X(accepted, "echod_connections_accepted_total", "", "", "TCP connections accepted.")         \
+  X(tcp_received_bytes, "echod_received_bytes_total", "protocol", "tcp",                      \
+    "Bytes received, by protocol.")                                                            \
+  X(udp_received_bytes, "echod_received_bytes_total", "protocol", "udp", "")                  \
+  X(tcp_sent_bytes, "echod_sent_bytes_total", "protocol", "tcp",                              \
+    "Bytes echoed back, by protocol.")                                                         \
+  X(udp_sent_bytes, "echod_sent_bytes_total", "protocol", "udp", "")                          \
+  X(udp_datagrams, "echod_udp_datagrams_total", "", "", "UDP datagrams echoed.")               \
+  X(udp_dropped_privileged, "echod_udp_dropped_total", "reason", "privileged_source_port",     \
+    "UDP datagrams dropped without an answer, by reason (source ports below 1024 could be "    \
+    "another echo service: answering would start a loop).")                                    \
+  X(backpressure_pauses, "echod_backpressure_pauses_total", "", "",                           \
+    "Times a connection stopped reading because its peer did not read.")
+
 /// Everything one worker counts. Cache-line aligned so workers never share a line.
 struct alignas(64) WorkerStats {
-  LocalCounter accepted;
+#define ECHOD_DECLARE_COUNTER(member, family, label, value, help) LocalCounter member;
+  ECHOD_WORKER_COUNTERS(ECHOD_DECLARE_COUNTER)
+#undef ECHOD_DECLARE_COUNTER
   std::array<LocalCounter, static_cast<std::size_t>(RejectReason::kCount)> rejected{};
   std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
-  LocalCounter tcp_received_bytes;
-  LocalCounter tcp_sent_bytes;
-  LocalCounter udp_received_bytes;
-  LocalCounter udp_sent_bytes;
-  LocalCounter udp_datagrams;           // datagrams echoed
-  LocalCounter udp_dropped_privileged;  // datagrams from source ports below 1024, dropped
-  LocalCounter backpressure_pauses;
   DurationHistogram connection_duration;
   /// steady_clock nanoseconds of the loop's last turn; /livez compares it with now.
   std::atomic<std::int64_t> heartbeat_ns{0};

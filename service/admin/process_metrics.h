@@ -1,9 +1,10 @@
 #pragma once
 // The standard process_* metrics, read from /proc at scrape time.
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
 #include <vector>
+
+namespace prometheus {
+struct MetricFamily;
+}
 
 namespace echod {
 
@@ -11,10 +12,10 @@ namespace echod {
 /// process_open_fds, process_max_fds, process_start_time_seconds and process_threads for this
 /// process, with the names and meanings of the Prometheus client libraries. prometheus-cpp
 /// has no process collector, so each Collect() reads /proc/self. Stateless; any thread.
-class ProcessCollector final : public prometheus::Collectable {
+class ProcessCollector final {
  public:
   ProcessCollector();
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  std::vector<prometheus::MetricFamily> Collect() const;
 
  private:
   double start_time_seconds_;  // fixed for the life of the process: read once

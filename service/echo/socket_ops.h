@@ -19,6 +19,17 @@ namespace echod::net {
 /// Returns the fd, or -1 with `error` set.
 int listen_tcp(const Endpoint& at, std::string* error);
 
+/// The same listener without SO_REUSEPORT, for a port one socket must own alone (the admin
+/// port): a second echod on it fails to bind instead of sharing it.
+int listen_tcp_exclusive(const Endpoint& at, std::string* error);
+
+/// A peer's address as the HTTP layer reports it: "127.0.0.1" / "::1" and the port.
+struct PeerAddress {
+  std::string ip;
+  int port = 0;
+};
+PeerAddress peer_address(const sockaddr_storage& ss);
+
 /// A non-blocking UDP socket bound to `at` with SO_REUSEPORT. -1 with `error` on failure.
 int bind_udp(const Endpoint& at, std::string* error);
 

@@ -92,8 +92,9 @@ int bind_socket(const Endpoint& at, int socktype, bool reuse_port, std::string* 
 
 }  // namespace
 
-int listen_tcp(const Endpoint& at, std::string* error) {
-  const int fd = bind_socket(at, SOCK_STREAM, true, error);
+namespace {
+int listen_stream(const Endpoint& at, bool reuse_port, std::string* error) {
+  const int fd = bind_socket(at, SOCK_STREAM, reuse_port, error);
   if (fd < 0) return -1;
   // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
   // instead of one per connection. Echo replies must not wait for Nagle.
@@ -104,6 +105,29 @@ int listen_tcp(const Endpoint& at, std::string* error) {
     return -1;
   }
   return fd;
+}
+}  // namespace
+
+int listen_tcp(const Endpoint& at, std::string* error) { return listen_stream(at, true, error); }
+
+int listen_tcp_exclusive(const Endpoint& at, std::string* error) {
+  return listen_stream(at, false, error);
+}
+
+PeerAddress peer_address(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  PeerAddress out;
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    out.port = ntohs(a->sin6_port);
+  } else if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    out.port = ntohs(a->sin_port);
+  }
+  out.ip = host;
+  return out;
 }
 
 int bind_udp(const Endpoint& at, std::string* error) {

@@ -1,7 +1,9 @@
 #include "metrics.h"
 
 #include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
 
 #include <array>
 #include <cstddef>
@@ -14,7 +16,9 @@
 
 #include "config_store.h"
 #include "echo_server.h"
+#include "instance_identity.h"
 #include "lifecycle.h"
+#include "process_metrics.h"
 #include "version.h"
 #include "worker_stats.h"
 
@@ -29,18 +33,25 @@ constexpr std::size_t kRejectReasons = static_cast<std::size_t>(RejectReason::kC
 constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::kCount);
 constexpr std::size_t kBuckets = DurationHistogram::kBoundsSeconds.size() + 1;  // + the +Inf
 
+/// One row of ECHOD_WORKER_COUNTERS: where the counter lives and how it is exported.
+struct CounterRow {
+  LocalCounter WorkerStats::*member;
+  std::string_view family;
+  std::string_view label;
+  std::string_view value;
+  std::string_view help;
+};
+#define ECHOD_COUNTER_ROW(member, family, label, value, help) \
+  CounterRow{&WorkerStats::member, family, label, value, help},
+constexpr CounterRow kCounterRows[] = {ECHOD_WORKER_COUNTERS(ECHOD_COUNTER_ROW)};
+#undef ECHOD_COUNTER_ROW
+constexpr std::size_t kCounterCount = std::size(kCounterRows);
+
 /// One consistent-enough copy of every worker's counters added together.
 struct Totals {
-  std::uint64_t accepted = 0;
+  std::array<std::uint64_t, kCounterCount> counters{};  // in kCounterRows order
   std::array<std::uint64_t, kRejectReasons> rejected{};
   std::array<std::uint64_t, kCloseReasons> closed{};
-  std::uint64_t tcp_received = 0;
-  std::uint64_t tcp_sent = 0;
-  std::uint64_t udp_received = 0;
-  std::uint64_t udp_sent = 0;
-  std::uint64_t udp_datagrams = 0;
-  std::uint64_t udp_dropped_privileged = 0;
-  std::uint64_t backpressure_pauses = 0;
   std::array<std::uint64_t, kBuckets> duration_buckets{};  // not cumulative
   double duration_sum_seconds = 0;
 };
@@ -49,16 +60,11 @@ Totals sum_workers(const EchoServer& echo) {
   Totals t;
   for (std::size_t w = 0; w < echo.worker_count(); ++w) {
     const WorkerStats& s = echo.worker_stats(w);
-    t.accepted += s.accepted.get();
+    for (std::size_t i = 0; i < kCounterCount; ++i) {
+      t.counters[i] += (s.*kCounterRows[i].member).get();
+    }
     for (std::size_t i = 0; i < kRejectReasons; ++i) t.rejected[i] += s.rejected[i].get();
     for (std::size_t i = 0; i < kCloseReasons; ++i) t.closed[i] += s.closed[i].get();
-    t.tcp_received += s.tcp_received_bytes.get();
-    t.tcp_sent += s.tcp_sent_bytes.get();
-    t.udp_received += s.udp_received_bytes.get();
-    t.udp_sent += s.udp_sent_bytes.get();
-    t.udp_datagrams += s.udp_datagrams.get();
-    t.udp_dropped_privileged += s.udp_dropped_privileged.get();
-    t.backpressure_pauses += s.backpressure_pauses.get();
     for (std::size_t i = 0; i < kBuckets; ++i) {
       t.duration_buckets[i] += s.connection_duration.bucket(i);
     }
@@ -126,16 +132,49 @@ MetricFamily duration_histogram(const Totals& t) {
   return f;
 }
 
+/// The families built from ECHOD_WORKER_COUNTERS: adjacent rows of one name are one family.
+void append_worker_counters(const Totals& t, std::vector<MetricFamily>& out) {
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    const CounterRow& row = kCounterRows[i];
+    if (i == 0 || kCounterRows[i - 1].family != row.family) {
+      out.push_back(family(std::string(row.family), std::string(row.help), MetricType::Counter));
+    }
+    std::vector<ClientMetric::Label> labels;
+    if (!row.label.empty()) labels.push_back({std::string(row.label), std::string(row.value)});
+    out.back().metric.push_back(
+        sample(MetricType::Counter, static_cast<double>(t.counters[i]), std::move(labels)));
+  }
+}
+
 }  // namespace
 
-EchodCollector::EchodCollector(const EchoServer& echo, const ConfigStore& store,
-                               const Lifecycle& lifecycle)
-    : echo_(echo), store_(store), lifecycle_(lifecycle) {}
+struct MetricsExporter::Impl {
+  const EchoServer& echo;
+  const ConfigStore& store;
+  const Lifecycle& lifecycle;
+  const InstanceIdentity& identity;
+  ProcessCollector process;
 
-std::vector<MetricFamily> EchodCollector::Collect() const {
-  const Totals t = sum_workers(echo_);
-  const ConfigStore::ReloadStatus reload = store_.reload_status();
-  constexpr auto kCounter = MetricType::Counter;
+  std::vector<MetricFamily> collect() const;
+};
+
+MetricsExporter::MetricsExporter(const EchoServer& echo, const ConfigStore& store,
+                                 const Lifecycle& lifecycle, const InstanceIdentity& identity)
+    : impl_(std::make_unique<Impl>(Impl{echo, store, lifecycle, identity, ProcessCollector()})) {}
+
+MetricsExporter::~MetricsExporter() = default;
+
+std::string MetricsExporter::scrape() const {
+  std::vector<MetricFamily> families = impl_->collect();
+  std::vector<MetricFamily> process = impl_->process.Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+std::vector<MetricFamily> MetricsExporter::Impl::collect() const {
+  const Totals t = sum_workers(echo);
+  const ConfigStore::ReloadStatus reload = store.reload_status();
   constexpr auto kGauge = MetricType::Gauge;
 
   std::vector<MetricFamily> out;
@@ -146,36 +185,25 @@ std::vector<MetricFamily> EchodCollector::Collect() const {
   build.metric.push_back(sample(kGauge, 1, {{"version", kVersion}, {"revision", kRevision}}));
   out.push_back(std::move(build));
 
+  MetricFamily instance = family(
+      "echod_instance_info",
+      "The pod, namespace and node echod runs in (downward API environment); always 1.", kGauge);
+  instance.metric.push_back(sample(kGauge, 1,
+                                   {{"pod", identity.pod},
+                                    {"namespace", identity.pod_namespace},
+                                    {"node", identity.node}}));
+  out.push_back(std::move(instance));
+
   out.push_back(single("echod_connections_active", "TCP connections open now.", kGauge,
-                       static_cast<double>(echo_.active_connections())));
-  out.push_back(single("echod_connections_accepted_total", "TCP connections accepted.", kCounter,
-                       static_cast<double>(t.accepted)));
+                       static_cast<double>(echo.active_connections())));
+  append_worker_counters(t, out);
   out.push_back(labelled_counter("echod_connections_rejected_total",
                                  "TCP connections closed at once instead of served, by reason.",
                                  "reason", kRejectReasonNames, t.rejected));
   out.push_back(labelled_counter("echod_connections_closed_total",
                                  "TCP connections closed, by reason.", "reason", kCloseReasonNames,
                                  t.closed));
-
-  constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
-  out.push_back(labelled_counter("echod_received_bytes_total", "Bytes received, by protocol.",
-                                 "protocol", kProtocols,
-                                 std::array<std::uint64_t, 2>{t.tcp_received, t.udp_received}));
-  out.push_back(labelled_counter("echod_sent_bytes_total", "Bytes echoed back, by protocol.",
-                                 "protocol", kProtocols,
-                                 std::array<std::uint64_t, 2>{t.tcp_sent, t.udp_sent}));
-  out.push_back(single("echod_udp_datagrams_total", "UDP datagrams echoed.", kCounter,
-                       static_cast<double>(t.udp_datagrams)));
-  constexpr std::array<std::string_view, 1> kDropReasons{"privileged_source_port"};
-  out.push_back(labelled_counter(
-      "echod_udp_dropped_total",
-      "UDP datagrams dropped without an answer, by reason (source ports below 1024 could be "
-      "another echo service: answering would start a loop).",
-      "reason", kDropReasons, std::array<std::uint64_t, 1>{t.udp_dropped_privileged}));
   out.push_back(duration_histogram(t));
-  out.push_back(single("echod_backpressure_pauses_total",
-                       "Times a connection stopped reading because its peer did not read.",
-                       kCounter, static_cast<double>(t.backpressure_pauses)));
 
   constexpr std::array<std::string_view, 2> kResults{"success", "failure"};
   out.push_back(labelled_counter("echod_config_reloads_total", "SIGHUP config reloads, by result.",
@@ -189,7 +217,7 @@ std::vector<MetricFamily> EchodCollector::Collect() const {
                        reload.last_success_unix_seconds));
   out.push_back(single("echod_shutting_down",
                        "1 once SIGTERM/SIGINT started the graceful shutdown, else 0.", kGauge,
-                       lifecycle_.shutting_down() ? 1 : 0));
+                       lifecycle.shutting_down() ? 1 : 0));
   return out;
 }
 
