@@ -18,12 +18,13 @@ LABEL io.echod.stage=build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config ca-certificates \
-      libcpp-httplib-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev \
+      libcpp-httplib-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Build files first, then the sources (tests/ and bench/ are off, so not copied).
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
+COPY common/ common/
 COPY service/ service/
 COPY client/ client/
 ARG REVISION=unknown

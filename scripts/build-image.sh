@@ -24,7 +24,7 @@ revision="${REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknow
 created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 builder="${BUILDER:-auto}"
 # What the Dockerfile copies: a change to any of it means a new image.
-context_hash="$(find Dockerfile .dockerignore CMakeLists.txt cmake service client -type f \
+context_hash="$(find Dockerfile .dockerignore CMakeLists.txt cmake common service client -type f \
   ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 build_args=(--build-arg "REVISION=$revision" --build-arg "CREATED=$created"
   --build-arg "CONTEXT_HASH=$context_hash")
