@@ -112,20 +112,25 @@ bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, p
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools
-SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|MonitorSees)
+SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|MonitorSees|Dashboard|ChartRunsAsPods|ImageTierKeepsOwnStorage)
 
 .PHONY: image
-image: ## Build the container image $(IMG): docker if an engine answers, else buildah (vfs)
+image: ## Build the container image $(IMG): docker if an engine answers, else buildah in $(BUILD_DIR)/containers
 	@docker info >/dev/null 2>&1 || scripts/deps.sh e2e
-	@scripts/build-image.sh $(IMG) $(BUILD_DIR)/cache
+	@ECHOD_CONTAINERS_DIR=$(BUILD_DIR)/containers scripts/build-image.sh $(IMG) $(BUILD_DIR)/cache
+
+.PHONY: dashboard
+dashboard: ## Regenerate the Grafana dashboard (deploy/grafana/ and the chart's copy) from deploy/grafana/dashboard.py
+	@python3 deploy/grafana/dashboard.py
 
 .PHONY: chart-lint
-chart-lint: ## helm lint --strict the chart with its defaults and every ci/*-values.yaml
+chart-lint: ## helm lint --strict (Helm 3 and Helm 4) the chart with its defaults and every ci/*-values.yaml
 	@scripts/deps.sh e2e
-	@helm="$$(scripts/fetch-helm.sh $(TOOLS_DIR) | tail -n 1)"; \
+	@for major in 3 4; do helm="$$(scripts/fetch-helm.sh $(TOOLS_DIR) $$major | tail -n 1)"; \
+	  echo ">> $$($$helm version --short)"; \
 	  $$helm lint --strict helm/echod && \
 	  for f in helm/echod/ci/*-values.yaml; do echo ">> helm lint --strict -f $$f"; \
-	    $$helm lint --strict --quiet helm/echod -f $$f || exit 1; done
+	    $$helm lint --strict --quiet helm/echod -f $$f || exit 1; done || exit 1; done
 
 .PHONY: test-deploy
 test-deploy: deps-all build ## Shipping tests: chart, deploy/, Prometheus rules, image, three-replica mini cluster

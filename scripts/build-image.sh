@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds the echod container image from the Dockerfile.
 # Usage: scripts/build-image.sh [IMAGE] [CACHE_DIR]   (defaults: echod:dev, build/cache)
-#   - a Docker engine that answers `docker info`: docker build.
-#   - else buildah (vfs storage, chroot isolation) as ../shared/PLATFORM.md shows. There is
-#     no registry to pull debian:bookworm-slim from, so it is made locally once with
-#     debootstrap --variant=minbase and `podman import` (rootfs tarball cached in CACHE_DIR;
-#     skipped when the image is already in local storage).
+#   - a Docker engine that answers `docker info`: docker build (the engine's own storage).
+#   - else buildah (vfs, chroot isolation) as ../shared/PLATFORM.md shows, in container
+#     storage of the project's own (scripts/container-storage.sh: ECHOD_CONTAINERS_DIR,
+#     default build/containers), never the machine's default storage. There is no registry
+#     to pull debian:bookworm-slim from, so it is made locally once with debootstrap
+#     --variant=minbase and `podman import` (rootfs tarball cached in CACHE_DIR; skipped
+#     when the image is already in our storage).
 # Env: REVISION (default: git short hash), STORAGE_DRIVER (default vfs),
 #      BUILDER=auto|docker|buildah (default auto),
 #      REUSE=1: keep an existing IMAGE built from the same build context (content hash of
-#      the Dockerfile and the copied folders) instead of rebuilding it (buildah only).
+#      the Dockerfile and the copied folders) instead of rebuilding it (buildah only),
+#      EXPORT=FILE: also write the image as an OCI archive (`podman load -i FILE`,
+#      `skopeo copy oci-archive:FILE docker://...`) (buildah only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +24,7 @@ revision="${REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknow
 created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 builder="${BUILDER:-auto}"
 # What the Dockerfile copies: a change to any of it means a new image.
-context_hash="$(find Dockerfile .dockerignore CMakeLists.txt cmake service client -type f \
+context_hash="$(find Dockerfile .dockerignore CMakeLists.txt cmake common service client -type f \
   ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 build_args=(--build-arg "REVISION=$revision" --build-arg "CREATED=$created"
   --build-arg "CONTEXT_HASH=$context_hash")
@@ -30,13 +34,14 @@ if [ "$builder" = docker ] || { [ "$builder" = auto ] && command -v docker >/dev
   exec docker build "${build_args[@]}" -t "$img" .
 fi
 
-# buildah ignores the STORAGE_DRIVER variable, so both tools get the flag.
-driver="${STORAGE_DRIVER:-vfs}"
+# shellcheck source=container-storage.sh
+source scripts/container-storage.sh
+containers_storage_init
 for tool in buildah podman; do
   command -v "$tool" >/dev/null || { echo "build-image.sh: $tool missing (scripts/deps.sh e2e)" >&2; exit 1; }
 done
 
-if ! podman --storage-driver "$driver" image exists "$base"; then
+if ! pm image exists "$base"; then
   mkdir -p "$cache"
   tarball="$cache/debian-bookworm-minbase-v2.tar"
   # A cached rootfs whose / is not world-readable (an older version of this script) is remade.
@@ -60,17 +65,23 @@ if ! podman --storage-driver "$driver" image exists "$base"; then
     trap - EXIT
   fi
   echo ">> podman import $tarball as $base" >&2
-  podman --storage-driver "$driver" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+  pm import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
 fi
 
-if [ "${REUSE:-0}" = 1 ] && [ "$(podman --storage-driver "$driver" image inspect \
+if [ "${REUSE:-0}" = 1 ] && [ "$(pm image inspect \
     --format '{{index .Labels "io.echod.context-hash"}}' "$img" 2>/dev/null)" = "$context_hash" ]; then
   echo ">> $img is up to date (build context $context_hash): not rebuilt" >&2
   exit 0
 fi
-echo ">> buildah bud -t $img (storage $driver)" >&2
+echo ">> buildah bud -t $img (storage $CS_DRIVER in $ECHOD_CONTAINERS_DIR)" >&2
 # No --layers: with the vfs driver every cached step is a full copy of the root filesystem
-# (gigabytes per build). The previous image, untagged by this build, is removed after it.
-buildah --storage-driver "$driver" bud --pull=never --isolation chroot "${build_args[@]}" -t "$img" .
-podman --storage-driver "$driver" image prune -f --filter label=org.opencontainers.image.title=echod >/dev/null || true
-podman --storage-driver "$driver" image prune -f --filter label=io.echod.stage=build >/dev/null || true
+# (gigabytes per build). The previous image, untagged by this build, is removed after it;
+# pruning only ever touches our own storage.
+bh bud --pull=never --isolation chroot "${build_args[@]}" -t "$img" .
+pm image prune -f --filter label=org.opencontainers.image.title=echod >/dev/null || true
+pm image prune -f --filter label=io.echod.stage=build >/dev/null || true
+if [ -n "${EXPORT:-}" ]; then
+  pm save --format oci-archive -o "$EXPORT" "$img" >/dev/null
+  echo ">> wrote $EXPORT (OCI archive of $img)" >&2
+fi
+echo ">> $img is in $ECHOD_CONTAINERS_DIR; use it with: podman ${CS_FLAGS[*]} ..." >&2

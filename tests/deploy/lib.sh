@@ -20,14 +20,15 @@ need() {
   done
 }
 
-# helm (scripts/fetch-helm.sh) and the npm validators, cached under the build dir. A lock
+# helm 3 and helm 4 (scripts/fetch-helm.sh: HELM, HELM4) and the npm validators, cached under the build dir. A lock
 # keeps parallel CTest runs from fetching twice.
 ensure_tools() {
   need node npm unzip
   mkdir -p "$TOOLS_DIR" "$NODE_DIR"
   exec 9>"$TOOLS_DIR/.lock"
   flock -w 300 9 || die "timed out waiting for $TOOLS_DIR/.lock"
-  HELM="$("$ECHOD_SOURCE_DIR/scripts/fetch-helm.sh" "$TOOLS_DIR" | tail -n 1)"
+  HELM="$("$ECHOD_SOURCE_DIR/scripts/fetch-helm.sh" "$TOOLS_DIR" 3 | tail -n 1)"
+  HELM4="$("$ECHOD_SOURCE_DIR/scripts/fetch-helm.sh" "$TOOLS_DIR" 4 | tail -n 1)"
   local stamp="$NODE_DIR/.installed" want="${NPM_PACKAGES[*]}"
   if [ ! -d "$NODE_MODULES/kubernetes-models" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "npm install ${NPM_PACKAGES[*]} into $NODE_DIR"
@@ -61,4 +62,12 @@ wait_for() {
 # A TCP port nobody listens on right now, on 127.0.0.1 (the kernel picks it).
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# show_logs DIR LINES: the last LINES of every DIR/*.log on stderr (for failure paths).
+show_logs() {
+  local f
+  for f in "$1"/*.log; do
+    [ -f "$f" ] && { echo "--- $(basename "$f") (last $2 lines)"; tail -n "$2" "$f"; }
+  done >&2
 }

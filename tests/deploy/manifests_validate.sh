@@ -46,6 +46,39 @@ for f in "$ECHOD_SOURCE_DIR"/deploy/*.yaml; do
   [ "$n" -eq 1 ] || die "$f holds $n objects, want 1"
 done
 
+# Instance identity: the chart and deploy/ pass the pod name, namespace and node name
+# through the downward API (echod shows them in GET / and echod_instance_info).
+node - "$TMP/default.yaml" "$TMP/kustomize.yaml" <<'JS' || die "downward API env is wrong"
+const y = require('js-yaml'), fs = require('fs');
+const want = { POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', NODE_NAME: 'spec.nodeName' };
+for (const f of process.argv.slice(2)) {
+  const dep = y.loadAll(fs.readFileSync(f, 'utf8')).find((d) => d && d.kind === 'Deployment');
+  const env = dep.spec.template.spec.containers.find((c) => c.name === 'echod').env || [];
+  for (const [name, path] of Object.entries(want)) {
+    const e = env.find((v) => v.name === name);
+    const got = e && e.valueFrom && e.valueFrom.fieldRef && e.valueFrom.fieldRef.fieldPath;
+    if (got !== path) throw new Error(`${f}: ${name} fieldRef ${got}, want ${path}`);
+  }
+}
+console.log('downward API: POD_NAME, POD_NAMESPACE, NODE_NAME in the chart and deploy/');
+JS
+# The Grafana dashboard ConfigMap: only under grafanaDashboard.enabled, labelled for the
+# sidecar, in its namespace, holding deploy/grafana/echod-dashboard.json byte for byte.
+! grep -q 'grafana_dashboard:' "$TMP/default.yaml" || die "dashboard ConfigMap rendered by default"
+node - "$TMP/ci-grafana-dashboard.yaml" "$ECHOD_SOURCE_DIR/deploy/grafana/echod-dashboard.json" <<'JS' || die "dashboard ConfigMap is wrong"
+const y = require('js-yaml'), fs = require('fs');
+const [render, file] = process.argv.slice(2);
+const cm = y.loadAll(fs.readFileSync(render, 'utf8'))
+  .find((d) => d && d.kind === 'ConfigMap' && d.metadata.labels && d.metadata.labels.grafana_dashboard);
+if (!cm) throw new Error('no ConfigMap labelled grafana_dashboard');
+if (cm.metadata.labels.grafana_dashboard !== '1') throw new Error(`label ${cm.metadata.labels.grafana_dashboard}`);
+if (cm.metadata.namespace !== 'monitoring') throw new Error(`namespace ${cm.metadata.namespace}`);
+const text = cm.data['echod-dashboard.json'];
+if (text + '\n' !== fs.readFileSync(file, 'utf8')) throw new Error('ConfigMap JSON differs from deploy/grafana/echod-dashboard.json');
+const d = JSON.parse(text);
+console.log(`dashboard ConfigMap: ${cm.metadata.namespace}/${cm.metadata.name}, "${d.title}", ${text.length} bytes, same as deploy/grafana/`);
+JS
+
 # The validator must be able to fail: each mutation of a valid render is refused.
 mutate() {
   local why="$1" expr="$2" src="$3"
