@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -103,6 +104,27 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_tree_cpu_s(pid):
+    """CPU seconds of `pid` and every descendant: its own utime + stime, plus cutime + cstime
+    (children it has reaped), plus the same for each live child. A forking server (socat
+    forks a process per connection, which runs cat) is measured whole; for a one-process
+    server this equals proc_cpu_s."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return total + sum(proc_tree_cpu_s(k) for k in kids)
+
+
 def proc_rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
@@ -128,30 +150,137 @@ def child_of(pid):
 
 # ----------------------------------------------------------------------------- servers
 
+# Peers (issue 15): what users would run instead, started the way their users start them.
+# Every one runs on the pinned server CPU (the affinity is inherited by threads and forked
+# children); the notes say how each is held to one core.
+PEERS = {
+    "go": "Go 1.19 (golang-go), goroutine per connection + io.Copy; GOMAXPROCS=1",
+    "socat": "socat TCP-LISTEN:PORT,reuseaddr,fork EXEC:cat: a socat + cat process pair per "
+             "connection, all on the server CPU",
+    "asyncio": "Python asyncio Protocol, one thread, default (epoll) loop",
+    "seed": "blocking Python socket: accept, one recv(1024), send, close (one client at a time)",
+}
+PEER_DIR = os.path.join(HERE, "peers")
+# 10,000 idle connections would be 20,000 socat/cat processes; the seed pattern closes each
+# connection after one message, so neither has idle connections to measure.
+IDLE_SKIP = {"socat": "a process pair per connection", "seed": "closes after one message"}
+
+
+def parse_peers(spec):
+    """PEERS=go,socat (default: all; 'none' or '' for echod and the reference only)."""
+    spec = (spec or "").strip()
+    if spec in ("", "none", "0"):
+        return []
+    if spec == "all":
+        return list(PEERS)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if n not in PEERS]
+    if bad:
+        sys.exit(f"bench: unknown peer(s) {bad}; known: {','.join(PEERS)}")
+    return names
+
+
+def build_peers(names, bin_dir):
+    """Builds or finds each peer; returns (bins additions, {name: reason} for skipped ones).
+    The Go peer is built from bench/peers/go_echo.go with Debian's go, standard library only:
+    GOPROXY=off and GO111MODULE=off, so nothing is ever downloaded."""
+    extra, skipped = {}, {}
+    for name in names:
+        if name == "go":
+            go = shutil.which("go")
+            if not go:
+                skipped[name] = "no `go` (Debian golang-go; scripts/deps.sh bench installs it)"
+                continue
+            out_dir = os.path.join(os.path.dirname(bin_dir), "peers")
+            os.makedirs(out_dir, exist_ok=True)
+            exe = os.path.join(out_dir, "go_echo")
+            src = os.path.join(PEER_DIR, "go_echo.go")
+            if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+                env = dict(os.environ, GOPROXY="off", GO111MODULE="off", GOFLAGS="",
+                           GOCACHE=os.path.join(out_dir, "gocache"),
+                           GOPATH=os.path.join(out_dir, "gopath"), CGO_ENABLED="0")
+                r = subprocess.run([go, "build", "-o", exe, src], env=env, capture_output=True,
+                                   text=True, timeout=300)
+                if r.returncode != 0:
+                    skipped[name] = f"go build failed: {r.stderr.strip()[-300:]}"
+                    continue
+            extra["go_echo"] = exe
+        elif name == "socat":
+            if not shutil.which("socat"):
+                skipped[name] = "no `socat` (Debian socat; scripts/deps.sh bench installs it)"
+                continue
+            if not shutil.which("cat"):
+                skipped[name] = "no `cat` for EXEC:cat"
+                continue
+            extra["socat"] = shutil.which("socat")
+        else:  # asyncio, seed: the harness's own interpreter
+            extra[name] = sys.executable
+    return extra, skipped
+
+
+def free_port():
+    """An ephemeral port that was free a moment ago (for servers that cannot bind port 0)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True when /proc/net/tcp has a LISTEN socket on 127.0.0.1 or 0.0.0.0 at `port`."""
+    want = f":{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1].endswith(want) and parts[3] == "0A":
+                return True
+    return False
+
+
 class Server:
-    """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...)."""
+    """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...).
+    `kind` is echod, reference or a peer name (PEERS)."""
 
     def __init__(self, kind, bins, workdir, wrap=None, tag=""):
         self.kind = kind
         self.admin = None
+        self.port = None
         self.log_path = os.path.join(workdir, f"{kind}{tag}.log")
+        env = None
         if kind == "echod":
             cmd = [bins["echod"], "--workers", "1", "--listen", "127.0.0.1:0",
                    "--admin-listen", "127.0.0.1:0", "--max-connections", "20000"]
-        else:
+        elif kind == "reference":
             cmd = [bins["reference_echo"], "--port", "0"]
+        elif kind == "go":
+            cmd = [bins["go_echo"], "-port", "0"]
+            env = dict(os.environ, GOMAXPROCS="1")
+        elif kind == "socat":
+            self.port = free_port()
+            cmd = [bins["socat"], f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork,backlog=4096",
+                   "EXEC:cat"]
+        elif kind in ("asyncio", "seed"):
+            cmd = [bins[kind], "-u", os.path.join(PEER_DIR, f"{kind}_echo.py"), "--port", "0"]
+        else:
+            raise ValueError(f"unknown server kind {kind}")
         self.cmd = (wrap or []) + cmd
         self.wrapped = bool(wrap)
         self.logf = open(self.log_path, "w")
-        self.proc = spawn(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, preexec_fn=_pinned("server"))
+        # Own session: a forking peer's children are stopped with it (killpg of our own child).
+        self.proc = spawn(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
+                          stdin=subprocess.DEVNULL, preexec_fn=_pinned("server"),
+                          start_new_session=True)
         self.pid = self.proc.pid
         self.addr = self._wait_ready(120 if wrap else 15)
         if wrap and wrap[0].endswith("strace"):
             self.pid = child_of(self.proc.pid) or self.proc.pid
 
+    def cpu_s(self):
+        return proc_tree_cpu_s(self.pid)
+
     def _wait_ready(self, timeout):
         deadline = time.time() + timeout
+        text = ""
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
@@ -161,6 +290,9 @@ class Server:
                 if m and a:
                     self.admin = a.group(1)
                     return m.group(1)
+            elif self.port is not None:
+                if listening(self.port):
+                    return f"127.0.0.1:{self.port}"
             else:
                 m = re.search(r"^port (\d+)$", text, re.M)
                 if m:
@@ -170,6 +302,12 @@ class Server:
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.kind} did not start (see {self.log_path}):\n{text[-2000:]}")
+
+    def _killpg(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def stop(self, timeout=60):
         rc = stop(self.proc, timeout=timeout) if not self.wrapped else None
@@ -187,6 +325,8 @@ class Server:
             if self.proc in _children:
                 _children.remove(self.proc)
             rc = self.proc.returncode
+        if self.kind == "socat":
+            self._killpg(signal.SIGKILL)  # per-connection children still running
         self.logf.close()
         return rc
 
@@ -302,11 +442,11 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
     try:
         if cfg.warmup > 0:
             run_client(mk(cfg.warmup), cfg.warmup + 30)
-        cpu0 = proc_cpu_s(server.pid)
+        cpu0 = server.cpu_s()
         t0 = time.time()
         doc, rc, client_cpu, err = run_client(mk(cfg.duration), cfg.duration + 30)
         wall = time.time() - t0
-        cpu1 = proc_cpu_s(server.pid)
+        cpu1 = server.cpu_s()
     finally:
         if scraper:
             scraper.halt.set()
@@ -328,6 +468,11 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
         "driver_errors": doc.get("errors", 0),
         "driver_rc": rc,
     }
+    classes = {k: v for k, v in (doc.get("error_classes") or {}).items() if v}
+    if doc.get("mismatches"):
+        classes["mismatch"] = doc["mismatches"]
+    if classes:
+        r["error_classes"] = classes
     if rc != 0:
         r["driver_stderr"] = err.strip()
     if scraper:
@@ -347,6 +492,99 @@ def measure_scrape_cpu(server, scrapes=300):
         except Exception:
             pass
     return (proc_cpu_s(server.pid) - cpu0) * 1e6 / ok if ok else None
+
+
+# What a user checks first: does it echo at all, on one connection, for two clients, whole?
+# Every step has a bounded timeout, so a server that breaks shows a verdict, not a hang.
+CONFORMANCE = [
+    ("two_messages", "two 64 B messages on one connection"),
+    ("two_clients", "second client answered while the first is connected and silent"),
+    ("4KiB_whole", "a 4096 B message echoed whole"),
+    ("1MiB_stream", "1 MiB written at once, echoed in order"),
+]
+
+
+def _recv_exactly(sock, n, timeout):
+    got = bytearray()
+    deadline = time.time() + timeout
+    while len(got) < n:
+        left = deadline - time.time()
+        if left <= 0:
+            return bytes(got), "timeout"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(min(1 << 20, n - len(got)))
+        except TimeoutError:
+            return bytes(got), "timeout"
+        except OSError as e:
+            return bytes(got), type(e).__name__
+        if not chunk:
+            return bytes(got), "closed"
+        got += chunk
+    return bytes(got), None
+
+
+def conformance(addr, timeout=2.0):
+    """{check: "ok" | "FAIL: why"} for CONFORMANCE, each on fresh connections."""
+    import socket
+    host, port = addr.rsplit(":", 1)
+    target = (host, int(port))
+    out = {}
+
+    def verdict(sock, payload, what):
+        try:
+            sock.sendall(payload)
+        except OSError as e:
+            return f"FAIL: {what}: send {type(e).__name__}"
+        got, why = _recv_exactly(sock, len(payload), timeout)
+        if got != payload[:len(got)]:
+            return f"FAIL: {what}: bytes differ"
+        if why:
+            return f"FAIL: {what}: {len(got)} of {len(payload)} B echoed, then {why}"
+        return None
+
+    msg = bytes(range(64))
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            out["two_messages"] = (verdict(a, msg, "first message")
+                                   or verdict(a, msg[::-1], "second message") or "ok")
+    except OSError as e:
+        out["two_messages"] = f"FAIL: connect {type(e).__name__}"
+    try:
+        with socket.create_connection(target, timeout=timeout) as a, \
+                socket.create_connection(target, timeout=timeout) as b:
+            time.sleep(0.05)  # the first is accepted and waited on by a one-at-a-time server
+            out["two_clients"] = verdict(b, msg, "second client") or "ok"
+            del a
+    except OSError as e:
+        out["two_clients"] = f"FAIL: connect {type(e).__name__}"
+    big = bytes((i * 31 + 7) & 0xFF for i in range(4096))
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            out["4KiB_whole"] = verdict(a, big, "4096 B") or "ok"
+    except OSError as e:
+        out["4KiB_whole"] = f"FAIL: connect {type(e).__name__}"
+    stream = big * 256
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            sender = threading.Thread(target=lambda: _send_quietly(a, stream), daemon=True)
+            sender.start()
+            got, why = _recv_exactly(a, len(stream), timeout * 2)
+            sender.join(timeout=timeout)
+            out["1MiB_stream"] = ("ok" if not why and got == stream else
+                                  f"FAIL: {len(got)} of {len(stream)} B echoed"
+                                  + (f", then {why}" if why else ", bytes differ"))
+    except OSError as e:
+        out["1MiB_stream"] = f"FAIL: connect {type(e).__name__}"
+    return out
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
 
 
 def measure_idle(server, bins, conns):
@@ -511,6 +749,67 @@ def print_table(rows, med):
                       f"fds {fmt(m.get('fds_after'))}, threads {fmt(m.get('server_threads'))}")
 
 
+def broken_cell(reps):
+    """A verdict for a server whose driver saw errors in any repetition, else None."""
+    classes = {}
+    for r in reps:
+        if "error" in r:
+            classes["no result"] = classes.get("no result", 0) + 1
+        for k, v in (r.get("error_classes") or {}).items():
+            classes[k] = classes.get(k, 0) + v
+    if not classes:
+        return None
+    return "breaks: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
+
+
+def peer_table(doc):
+    """Markdown: one row per scenario, one column per server, paired ratios to the reference
+    (msgs/s, then server CPU per message); the reference's own figure in the first column."""
+    raw, med = doc.get("raw") or {}, doc.get("medians") or {}
+    peers = (doc.get("peers") or {}).get("measured") or []
+    cols = ["echod"] + peers
+    lines = []
+    for metric, label, unit in (("msgs_per_sec", "throughput (msgs/s or connections/s)", "msgs/s"),
+                                ("server_cpu_us_per_msg", "server CPU per message (or connection)", "us")):
+        lines.append(f"{label}, ratio to the reference (paired median; higher is "
+                     f"{'better' if metric in HIGHER_IS_BETTER else 'worse'}):\n")
+        lines.append(f"| scenario | reference ({unit}) | " + " | ".join(cols) + " |")
+        lines.append("|---|---:|" + "---:|" * len(cols))
+        for scen, kind, *_ in SCENARIOS:
+            if scen not in raw or kind in ("idle", "scrape"):
+                continue
+            ref = (med.get(scen) or {}).get("reference", {})
+            cells = []
+            for c in cols:
+                reps = raw[scen].get(c)
+                if not reps:
+                    cells.append("-")
+                    continue
+                bad = broken_cell(reps)
+                cells.append(bad if bad else fmt(paired_ratio(raw, scen, c, "reference", metric)))
+            lines.append(f"| {scen} | {fmt(ref.get(metric))} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "idle_10k" in med:
+        m = med["idle_10k"]
+        cells = [fmt((m.get(c) or {}).get("rss_bytes_per_conn")) if c in m else
+                 f"n/a ({IDLE_SKIP.get(c, 'not run')})" for c in cols]
+        lines.append("idle connections, user-space RSS bytes per connection (absolute):\n")
+        lines.append("| scenario | reference | " + " | ".join(cols) + " |")
+        lines.append("|---|---:|" + "---:|" * len(cols))
+        lines.append(f"| idle_10k | {fmt((m.get('reference') or {}).get('rss_bytes_per_conn'))} | "
+                     + " | ".join(cells) + " |")
+        lines.append("")
+    conf = (doc.get("peers") or {}).get("conformance") or {}
+    if conf:
+        lines.append("correctness (bench.py conformance, 2 s bounded timeouts):\n")
+        lines.append("| check | reference | " + " | ".join(cols) + " |")
+        lines.append("|---|---|" + "---|" * len(cols))
+        for key, what in CONFORMANCE:
+            cells = [(conf.get(c) or {}).get(key, "-") for c in ["reference"] + cols]
+            lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def machine_info():
     info = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
     try:
@@ -558,8 +857,24 @@ def cmd_run(cfg):
     os.makedirs(cfg.out_dir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="echod-bench-")
     wanted = [s for s in SCENARIOS if not cfg.only or s[0] in cfg.only.split(",")]
+    peers = parse_peers(cfg.peers)
+    extra, skipped = build_peers(peers, cfg.bin_dir)
+    bins.update(extra)
+    for name, why in skipped.items():
+        log(f"   peer {name} skipped: {why}")
+    peers = [p for p in peers if p not in skipped]
     log(f">> bench: {cfg.reps} rep(s), {cfg.duration}s runs after {cfg.warmup}s warm-up, "
-        f"driver {driver.mode}, scenarios: {' '.join(s[0] for s in wanted)}")
+        f"driver {driver.mode}, peers: {','.join(peers) or 'none'}, "
+        f"scenarios: {' '.join(s[0] for s in wanted)}")
+    conf = {}
+    for kind in ["echod", "reference"] + peers:
+        server = Server(kind, bins, workdir, tag="-conformance")
+        try:
+            conf[kind] = conformance(server.addr)
+        finally:
+            server.stop()
+        bad = {k: v for k, v in conf[kind].items() if v != "ok"}
+        log(f"   conformance {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
     raw = {s[0]: {} for s in wanted}
     truncated = False
     for scen in wanted:
@@ -573,10 +888,11 @@ def cmd_run(cfg):
                 order = [("echod", False), ("echod+scrape", True)]
             else:
                 order = [("echod", None), ("reference", None)]
+                order += [(p, None) for p in peers if not (kind == "idle" and p in IDLE_SKIP)]
             if rep % 2:
                 order.reverse()
             for label, scrape in order:
-                server = Server("reference" if label == "reference" else "echod", bins, workdir,
+                server = Server("echod" if label.startswith("echod") else label, bins, workdir,
                                 tag=f"-{name}-{rep}")
                 try:
                     if kind == "idle":
@@ -592,6 +908,8 @@ def cmd_run(cfg):
                          if "msgs_per_sec" in r else
                          f"{fmt(r.get('rss_bytes_per_conn'))} B/conn, {fmt(r.get('fds_per_conn'))} fd/conn"
                          if "rss_bytes_per_conn" in r else r.get("error", "?"))
+                if r.get("error_classes"):
+                    brief += f"  BROKEN {r['error_classes']}"
                 log(f"   {name:<20} rep {rep + 1} {label:<13} {brief}")
         if truncated:
             break
@@ -613,6 +931,8 @@ def cmd_run(cfg):
                       for s in wanted},
         "medians": med, "ratios": rows, "raw": raw,
     }
+    doc["peers"] = {"measured": peers, "skipped": skipped,
+                    "notes": {p: PEERS[p] for p in peers}, "conformance": conf}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
     path = os.path.join(cfg.out_dir, f"bench-{stamp}{'-quick' if cfg.quick else ''}.json")
     latest = "latest-quick.json" if cfg.quick else "latest.json"  # a smoke run never hides a full one
@@ -625,6 +945,9 @@ def cmd_run(cfg):
           f"load {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f})")
     print()
     print_table(rows, med)
+    if peers:
+        print()
+        print("\n".join(peer_table(doc)))
     print()
     print(f"results: {path}")
     print(f"total runtime: {runtime:.0f} s{' (TRUNCATED by the runtime bound)' if truncated else ''}")
@@ -963,6 +1286,9 @@ def main():
     ap.add_argument("--count", type=int, default=int(os.environ.get("COST_COUNT", 1000)),
                     help="cost: messages per connection of the smaller workload (the larger is 2x)")
     ap.add_argument("--servers", default="echod,reference")
+    ap.add_argument("--peers", default=os.environ.get("PEERS", "all"),
+                    help="run: peers measured next to echod and the reference, comma-separated from "
+                         f"{','.join(PEERS)} (default all; 'none' for echod and the reference only)")
     ap.add_argument("--nice", type=int, default=int(os.environ.get("BENCH_NICE", -10)),
                     help="nice value for servers and drivers (root only; default -10): on a shared"
                          " machine, background builds then take ~1/9 of a core instead of half")
@@ -975,9 +1301,9 @@ def main():
     if cfg.reps is None:
         cfg.reps = 1 if cfg.quick else 3
     if cfg.duration is None:
-        cfg.duration = 2.0 if cfg.quick else 5.0
+        cfg.duration = 2.0 if cfg.quick else 3.0
     if cfg.warmup is None:
-        cfg.warmup = 0.5 if cfg.quick else 1.0
+        cfg.warmup = 0.5
     cfg.bin_dir = os.path.abspath(cfg.bin_dir)
     PIN["nice"] = cfg.nice if os.geteuid() == 0 else 0
     cpus = sorted(os.sched_getaffinity(0))
