@@ -464,6 +464,7 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
         "server_cpu_us_per_msg": (cpu1 - cpu0) * 1e6 / msgs if msgs else None,
         "server_cpu_util": (cpu1 - cpu0) / wall if wall else None,
         "client_cpu_util": client_cpu / wall if wall else None,
+        "client_cpu_us_per_msg": client_cpu * 1e6 / msgs if msgs else None,
         "messages": msgs,
         "driver_errors": doc.get("errors", 0),
         "driver_rc": rc,
@@ -994,8 +995,10 @@ def strace_counts(path):
     return calls, errors
 
 
-def cost_client(driver, addr, count):
-    cmd = driver.pingpong(addr, 50, 64, count=count)
+def cost_client(driver, addr, count, newconn=False):
+    """Fixed work: 50 connections x `count` messages, or (newconn) 32 connection slots x
+    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed."""
+    cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
     doc, rc, _, err = run_client(cmd, 600)
     if doc is None or rc != 0:
         raise RuntimeError(f"cost client failed rc={rc}: {err}")
@@ -1010,6 +1013,12 @@ PERF_EVENTS = ["raw_syscalls:sys_enter", "syscalls:sys_enter_read", "syscalls:sy
                "syscalls:sys_enter_epoll_ctl", "syscalls:sys_enter_accept4"]
 
 
+# Per connection the close, accept and option calls matter too.
+PERF_EVENTS_CONN = PERF_EVENTS + ["syscalls:sys_enter_close", "syscalls:sys_enter_setsockopt",
+                                  "syscalls:sys_enter_getsockopt", "syscalls:sys_enter_shutdown",
+                                  "syscalls:sys_enter_accept"]
+
+
 def perf_works():
     try:
         r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
@@ -1019,7 +1028,7 @@ def perf_works():
         return False
 
 
-def cost_one(kind, bins, driver, counts, workdir, tools):
+def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
     res = {"server": kind}
     # 1. callgrind: user-space instructions, marginal between two workload sizes.
     if "callgrind" in tools:
@@ -1030,7 +1039,7 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
                        wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              "--dump-instr=no", "-q"], tag=f"-cg-{n}")
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 s.stop(timeout=120)
             totals.append(callgrind_total(out))
@@ -1053,7 +1062,7 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
             out = os.path.join(workdir, f"strace.{kind}.{n}.txt")
             s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}")
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 s.stop(timeout=60)
             c, e = strace_counts(out)
@@ -1073,11 +1082,11 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
         for n in counts:
             s = Server(kind, bins, workdir, tag=f"-perf-{n}")
             out = os.path.join(workdir, f"perf.{kind}.{n}.csv")
-            perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS),
+            perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS_CONN if newconn else PERF_EVENTS),
                           "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 stop(perf, sig=signal.SIGINT)
                 s.stop()
@@ -1094,6 +1103,33 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
         res["perf_by_syscall"] = {k: round(v, 4) for k, v in sorted(per.items(), key=lambda kv: -kv[1])
                                   if abs(v) >= 0.0005}
     return res
+
+
+def save_cost(doc, out_dir, prefix, t_start):
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
+    path = os.path.join(out_dir, f"{prefix}-{stamp}.json")
+    for p in (path, os.path.join(out_dir, f"{prefix}-latest.json")):
+        with open(p, "w") as f:
+            json.dump(doc, f, indent=1)
+    print(f"\nresults: {path}\ntotal runtime: {time.time() - t_start:.0f} s")
+    return doc
+
+
+def print_breakdown(results, unit, top):
+    """Syscalls by name (strace, perf) and instructions by function, per `unit`."""
+    for kind, res in results.items():
+        if "strace_by_syscall" in res:
+            print(f"\n{kind} syscalls/{unit} by name (strace; errors in brackets):")
+            for k, v in res["strace_by_syscall"].items():
+                er = res["strace_errors_by_syscall"].get(k)
+                print(f"  {k:<16} {v:8.4f}" + (f"  [{er:.4f} failed]" if er else ""))
+        if "perf_by_syscall" in res:
+            print(f"{kind} syscalls/{unit} by name (perf): " +
+                  ", ".join(f"{k} {v:.3f}" for k, v in res["perf_by_syscall"].items() if v))
+        if "instructions_per_msg_by_function" in res:
+            print(f"\n{kind} instructions/{unit} by function (self, marginal; top {top}):")
+            for f, v in list(res["instructions_per_msg_by_function"].items())[:top]:
+                print(f"  {v:8.1f}  {f[:110]}")
 
 
 def cmd_cost(cfg):
@@ -1120,29 +1156,89 @@ def cmd_cost(cfg):
         if key in e or key in r:
             print(f"{label:<34} {fmt(e.get(key)):>10} {fmt(r.get(key)):>10} "
                   f"{fmt(ratio(e.get(key), r.get(key))):>7} {target:>8}")
-    for kind, res in results.items():
-        if "strace_by_syscall" in res:
-            print(f"\n{kind} syscalls/msg by name (strace; errors in brackets):")
-            for k, v in res["strace_by_syscall"].items():
-                er = res["strace_errors_by_syscall"].get(k)
-                print(f"  {k:<16} {v:8.4f}" + (f"  [{er:.4f} failed]" if er else ""))
-        if "perf_by_syscall" in res:
-            print(f"{kind} syscalls/msg by name (perf): " +
-                  ", ".join(f"{k} {v:.3f}" for k, v in res["perf_by_syscall"].items() if v))
-        if "instructions_per_msg_by_function" in res:
-            print(f"\n{kind} instructions/msg by function (self, marginal; top 15):")
-            for f, v in list(res["instructions_per_msg_by_function"].items())[:15]:
-                print(f"  {v:8.1f}  {f[:110]}")
+    print_breakdown(results, "msg", 15)
     doc = {"kind": "echod-cost", "version": 1, "runtime_s": round(time.time() - t_start, 1),
            "connections": 50, "size": 64, "counts_per_connection": counts,
            "driver": driver.mode, "machine": machine_info(), "results": results}
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
-    path = os.path.join(cfg.out_dir, f"cost-{stamp}.json")
-    for p in (path, os.path.join(cfg.out_dir, "cost-latest.json")):
-        with open(p, "w") as f:
-            json.dump(doc, f, indent=1)
-    print(f"\nresults: {path}\ntotal runtime: {time.time() - t_start:.0f} s")
-    return doc
+    return save_cost(doc, cfg.out_dir, "cost", t_start)
+
+
+def native_cpu_per_conn(kinds, bins, driver, count, reps, workdir):
+    """Server CPU (process tree, /proc) per connection at native speed: `reps` alternating
+    runs of 32 x `count` fresh connections per server, median. Also the driver's own rate."""
+    out = {k: {"cpu_us_per_conn": [], "conns_per_sec": [], "client_cpu_us_per_conn": []} for k in kinds}
+    for rep in range(reps):
+        order = kinds if rep % 2 == 0 else list(reversed(kinds))
+        for kind in order:
+            s = Server(kind, bins, workdir, tag=f"-native-{rep}")
+            try:
+                cpu0 = s.cpu_s()
+                doc, rc, ccpu, err = run_client(driver.pingpong(s.addr, 32, 64, count=count, newconn=True), 300)
+                cpu1 = s.cpu_s()
+            finally:
+                s.stop()
+            if doc is None or rc != 0:
+                raise RuntimeError(f"native run against {kind} failed rc={rc}: {err}")
+            n = messages_of(doc)
+            out[kind]["cpu_us_per_conn"].append((cpu1 - cpu0) * 1e6 / n)
+            out[kind]["conns_per_sec"].append(float(doc.get("msgs_per_sec", 0)))
+            out[kind]["client_cpu_us_per_conn"].append(ccpu * 1e6 / n)
+    for kind in kinds:
+        out[kind]["median_client_cpu_us_per_conn"] = median(out[kind]["client_cpu_us_per_conn"])
+        out[kind]["median_cpu_us_per_conn"] = median(out[kind]["cpu_us_per_conn"])
+        out[kind]["median_conns_per_sec"] = median(out[kind]["conns_per_sec"])
+    return out
+
+
+def cmd_cost_conn(cfg):
+    """`cost` per connection (issue 15): connect, 64 B echoed, close, 32 at a time; marginal
+    between 32 x N and 32 x 2N connections (N = --conn-count), so start-up and shutdown cancel."""
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    kinds = cfg.servers.split(",")
+    peers = [k for k in kinds if k in PEERS]
+    extra, skipped = build_peers(peers, cfg.bin_dir)
+    bins.update(extra)
+    kinds = [k for k in kinds if k not in skipped]
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-cost-conn-")
+    tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
+    counts = [cfg.conn_count, 2 * cfg.conn_count]
+    log(f">> cost-conn: 32 slots x {counts} fresh connections (connect, 64 B, close), "
+        f"driver {driver.mode}, tools {tools}")
+    results = {}
+    for kind in kinds:
+        log(f"   {kind} ...")
+        results[kind] = cost_one(kind, bins, driver, counts, workdir, tools, newconn=True)
+    log("   native CPU per connection ...")
+    native = native_cpu_per_conn(kinds, bins, driver, cfg.native_count, cfg.reps, workdir)
+    for kind in kinds:
+        results[kind]["native"] = native[kind]
+    print()
+    print(f"deterministic cost per connection (connect, 64 B echoed, close; 32 concurrent), marginal "
+          f"between {32 * counts[0]} and {32 * counts[1]} connections; native: median of {cfg.reps} x "
+          f"{32 * cfg.native_count} connections:")
+    print(f"{'':<40} " + " ".join(f"{k:>10}" for k in kinds) + "   ratio to reference")
+    for key, label in (("instructions_per_msg", "user-space instructions/conn (callgrind)"),
+                       ("strace_syscalls_per_msg", "syscalls/conn (strace -c -f)"),
+                       ("perf_syscalls_per_msg", "syscalls/conn (perf, native speed)")):
+        vals = [results[k].get(key) for k in kinds]
+        ref = results.get("reference", {}).get(key)
+        print(f"{label:<40} " + " ".join(f"{fmt(v):>10}" for v in vals) + "   " +
+              " ".join(fmt(ratio(v, ref)) for v in vals))
+    for key, label in (("median_cpu_us_per_conn", "server CPU us/conn (native, /proc)"),
+                       ("median_client_cpu_us_per_conn", "driver CPU us/conn (native)"),
+                       ("median_conns_per_sec", "connections/s (driver-bound)")):
+        vals = [results[k]["native"].get(key) for k in kinds]
+        ref = results.get("reference", {}).get("native", {}).get(key)
+        print(f"{label:<40} " + " ".join(f"{fmt(v):>10}" for v in vals) + "   " +
+              " ".join(fmt(ratio(v, ref)) for v in vals))
+    print_breakdown(results, "conn", 30)
+    doc = {"kind": "echod-cost-conn", "version": 1, "runtime_s": round(time.time() - t_start, 1),
+           "slots": 32, "size": 64, "connections_per_slot": counts, "native_reps": cfg.reps,
+           "driver": driver.mode, "machine": machine_info(), "results": results}
+    return save_cost(doc, cfg.out_dir, "cost-conn", t_start)
 
 
 # ----------------------------------------------------------------------------- smoke
@@ -1169,6 +1265,31 @@ def backpressure_check(addr, total=16 << 20):
         sys.exit(f"smoke: backpressure echo mismatch ({len(got)} of {total} bytes)")
 
 
+def smoke_peers(cfg, bins, workdir):
+    """Each peer whose toolchain is installed starts and echoes one 64 B message exactly;
+    a missing toolchain is a printed skip, not a failure."""
+    import socket
+    names = parse_peers(cfg.peers)
+    extra, skipped = build_peers(names, cfg.bin_dir)
+    for name, why in skipped.items():
+        print(f"smoke: peer {name} skipped: {why}")
+    for name in names:
+        if name in skipped:
+            continue
+        s = Server(name, dict(bins, **extra), workdir, tag="-smoke")
+        try:
+            host, port = s.addr.rsplit(":", 1)
+            msg = bytes(range(64))
+            with socket.create_connection((host, int(port)), timeout=5) as c:
+                c.sendall(msg)
+                got, why = _recv_exactly(c, len(msg), 5)
+            if got != msg:
+                sys.exit(f"smoke: peer {name} echoed {got!r} ({why}) for one 64 B message")
+        finally:
+            s.stop()
+        print(f"smoke: peer {name} ok")
+
+
 def cmd_smoke(cfg):
     """The reference echoes every byte (verified by bench_client), and a tiny run writes valid JSON."""
     bins = find_bins(cfg.bin_dir)
@@ -1184,7 +1305,9 @@ def cmd_smoke(cfg):
         backpressure_check(s.addr)
     finally:
         s.stop()
+    smoke_peers(cfg, bins, workdir)
     cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
+    cfg.peers = "none"  # the peers were checked above; timing them is make bench's job
     doc = cmd_run(cfg)
     with open(os.path.join(cfg.out_dir, "latest-quick.json")) as f:
         back = json.load(f)
@@ -1267,7 +1390,7 @@ def cmd_markdown(cfg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke", "markdown"])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "smoke", "markdown"])
     ap.add_argument("files", nargs="*", help="markdown: run JSON files to pool")
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
@@ -1285,6 +1408,10 @@ def main():
     ap.add_argument("--max-runtime", type=float, default=float(os.environ.get("MAX_RUNTIME", 1200)))
     ap.add_argument("--count", type=int, default=int(os.environ.get("COST_COUNT", 1000)),
                     help="cost: messages per connection of the smaller workload (the larger is 2x)")
+    ap.add_argument("--conn-count", type=int, default=int(os.environ.get("COST_CONN_COUNT", 100)),
+                    help="cost-conn: fresh connections per slot (32 slots) of the smaller workload")
+    ap.add_argument("--native-count", type=int, default=int(os.environ.get("COST_NATIVE_COUNT", 500)),
+                    help="cost-conn: fresh connections per slot (32 slots) per native CPU run")
     ap.add_argument("--servers", default="echod,reference")
     ap.add_argument("--peers", default=os.environ.get("PEERS", "all"),
                     help="run: peers measured next to echod and the reference, comma-separated from "
@@ -1312,7 +1439,8 @@ def main():
     if cfg.pin not in ("0", "", "off"):
         srv, cli = cfg.pin.split(",")
         PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
-    {"run": cmd_run, "cost": cmd_cost, "smoke": cmd_smoke, "markdown": cmd_markdown}[cfg.command](cfg)
+    {"run": cmd_run, "cost": cmd_cost, "cost-conn": cmd_cost_conn, "smoke": cmd_smoke,
+     "markdown": cmd_markdown}[cfg.command](cfg)
 
 
 if __name__ == "__main__":
