@@ -596,9 +596,13 @@ def measure_idle(server, bins, conns):
               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
               preexec_fn=_pinned("client"))
     try:
+        import select
         line, opened = b"", 0
         deadline = time.time() + 60
+        # Bounded: a server that stops answering (out of descriptors) must not hang the run.
         while time.time() < deadline and p.poll() is None:
+            if not select.select([p.stdout], [], [], max(0.0, deadline - time.time()))[0]:
+                break
             line = p.stdout.readline()
             if line.startswith(b"ready"):
                 opened = int(line.split()[1])
@@ -618,7 +622,16 @@ def measure_idle(server, bins, conns):
             p.wait()
         _children.remove(p)
     if not opened:
-        return {"error": f"idle opener failed: {p.stderr.read().decode(errors='replace')[-300:]}"}
+        kinds = {}
+        for fd in os.listdir(f"/proc/{pid}/fd") if os.path.exists(f"/proc/{pid}/fd") else []:
+            try:
+                k = os.readlink(f"/proc/{pid}/fd/{fd}").split(":")[0]
+            except OSError:
+                continue
+            kinds[k] = kinds.get(k, 0) + 1
+        top = {k: v for k, v in kinds.items() if v > 10}
+        return {"error": f"idle opener stalled or failed (server fds by kind {top}): "
+                         f"{p.stderr.read().decode(errors='replace')[-300:]}"}
     return {
         "connections": opened,
         "rss_bytes_per_conn": (rss1 - rss0) / opened,
