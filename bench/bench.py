@@ -164,6 +164,9 @@ PEER_DIR = os.path.join(HERE, "peers")
 # 10,000 idle connections would be 20,000 socat/cat processes; the seed pattern closes each
 # connection after one message, so neither has idle connections to measure.
 IDLE_SKIP = {"socat": "a process pair per connection", "seed": "closes after one message"}
+# Go's io.Copy holds a splice pipe pair per waiting connection (3 descriptors each): 10,000
+# would pass the 20,000-descriptor limit, so it holds 5,000.
+IDLE_MAX = {"go": 5000}
 
 
 def parse_peers(spec):
@@ -472,6 +475,8 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
     classes = {k: v for k, v in (doc.get("error_classes") or {}).items() if v}
     if doc.get("mismatches"):
         classes["mismatch"] = doc["mismatches"]
+    if doc.get("errors") and not classes:  # bench_client counts errors without classes
+        classes["errors"] = doc["errors"]
     if classes:
         r["error_classes"] = classes
     if rc != 0:
@@ -600,9 +605,16 @@ def measure_idle(server, bins, conns):
         line, opened = b"", 0
         deadline = time.time() + 60
         # Bounded: a server that stops answering (out of descriptors) must not hang the run.
+        # Give up after 60 s, or once the server's descriptor count has not moved for 5 s.
+        last_fds, still_since = -1, time.time()
         while time.time() < deadline and p.poll() is None:
-            if not select.select([p.stdout], [], [], max(0.0, deadline - time.time()))[0]:
-                break
+            if not select.select([p.stdout], [], [], 0.5)[0]:
+                fds = proc_fds(pid)
+                if fds != last_fds:
+                    last_fds, still_since = fds, time.time()
+                elif time.time() - still_since > 5:
+                    break
+                continue
             line = p.stdout.readline()
             if line.startswith(b"ready"):
                 opened = int(line.split()[1])
@@ -804,14 +816,20 @@ def peer_table(doc):
             lines.append(f"| {scen} | {fmt(ref.get(metric))} | " + " | ".join(cells) + " |")
         lines.append("")
     if "idle_10k" in med:
-        m = med["idle_10k"]
-        cells = [fmt((m.get(c) or {}).get("rss_bytes_per_conn")) if c in m else
-                 f"n/a ({IDLE_SKIP.get(c, 'not run')})" for c in cols]
-        lines.append("idle connections, user-space RSS bytes per connection (absolute):\n")
-        lines.append("| scenario | reference | " + " | ".join(cols) + " |")
-        lines.append("|---|---:|" + "---:|" * len(cols))
-        lines.append(f"| idle_10k | {fmt((m.get('reference') or {}).get('rss_bytes_per_conn'))} | "
-                     + " | ".join(cells) + " |")
+        m, r = med["idle_10k"], raw.get("idle_10k") or {}
+
+        def idle_cell(c):
+            if c not in r:
+                return f"n/a ({IDLE_SKIP.get(c, 'not run')})"
+            x = m.get(c) or {}
+            if not x.get("reps"):
+                return "breaks: " + (r[c][0].get("error") or "?")[:90]
+            return (f"{fmt(x.get('rss_bytes_per_conn'))} B, {fmt(x.get('fds_per_conn'))} fd"
+                    f" ({fmt(x.get('connections'))} conns)")
+        lines.append("idle connections, user-space RSS and descriptors per connection (absolute):\n")
+        lines.append("| scenario | " + " | ".join(["reference"] + cols) + " |")
+        lines.append("|---|" + "---:|" * (len(cols) + 1))
+        lines.append("| idle_10k | " + " | ".join(idle_cell(c) for c in ["reference"] + cols) + " |")
         lines.append("")
     conf = (doc.get("peers") or {}).get("conformance") or {}
     if conf:
@@ -910,7 +928,7 @@ def cmd_run(cfg):
                                 tag=f"-{name}-{rep}")
                 try:
                     if kind == "idle":
-                        r = measure_idle(server, bins, cfg.idle_conns)
+                        r = measure_idle(server, bins, min(cfg.idle_conns, IDLE_MAX.get(label, cfg.idle_conns)))
                     else:
                         r = measure_traffic(server, driver, scen, cfg, scrape=bool(scrape))
                         if kind == "scrape" and not scrape and "error" not in r:
@@ -1348,6 +1366,12 @@ def pooled(paths):
             for server, reps in by.items():
                 raw.setdefault(scen, {}).setdefault(server, []).extend(reps)
     doc["raw"], doc["medians"] = raw, summarize(raw)
+    for d in docs[:-1]:  # conformance verdicts of every pooled run: a FAIL anywhere shows
+        for kind, checks in ((d.get("peers") or {}).get("conformance") or {}).items():
+            mine = doc.setdefault("peers", {}).setdefault("conformance", {}).setdefault(kind, {})
+            for k, v in checks.items():
+                if v != "ok":
+                    mine[k] = v
     doc["config"] = dict(doc["config"], reps=sum(d["config"]["reps"] for d in docs))
     doc["started_utc"] = " + ".join(d["started_utc"] for d in docs)
     doc["runtime_s"] = sum(d["runtime_s"] for d in docs)
@@ -1387,6 +1411,39 @@ def cmd_markdown(cfg):
                           f"{fmt((m.get('bytes_per_sec') or 0) / 1e6)} | {fmt(m.get('latency_p50_us'))} | "
                           f"{fmt(m.get('latency_p99_us'))} | {fmt(m.get('server_cpu_us_per_msg'))} | "
                           f"{fmt(m.get('server_cpu_util'))} | {fmt(m.get('client_cpu_util'))} |")
+        if (doc.get("peers") or {}).get("measured"):
+            p = doc["peers"]
+            print("\nPeers (issue 15), same driver, same run, pinned to the server CPU: " +
+                  "; ".join(f"**{k}**: {v}" for k, v in p["notes"].items()) +
+                  ("; skipped: " + "; ".join(f"{k} ({v})" for k, v in p["skipped"].items())
+                   if p.get("skipped") else "") + ".\n")
+            print("\n".join(peer_table(doc)))
+    conn_path = os.path.join(cfg.out_dir, "cost-conn-latest.json")
+    if os.path.exists(conn_path):
+        with open(conn_path) as f:
+            doc = json.load(f)
+        kinds = list(doc["results"])
+        print(f"\nCost per connection (connect, 64 B echoed, close; {doc['slots']} at a time), marginal "
+              f"between {doc['slots'] * doc['connections_per_slot'][0]} and "
+              f"{doc['slots'] * doc['connections_per_slot'][1]} connections; native CPU: median of "
+              f"{doc['native_reps']} alternating runs; driver {doc['driver']}, revision "
+              f"{doc['machine'].get('git_revision')}:\n")
+        print("| per connection | " + " | ".join(kinds) + " |")
+        print("|---|" + "---:|" * len(kinds))
+        for key, label in (("instructions_per_msg", "user-space instructions (callgrind)"),
+                           ("strace_syscalls_per_msg", "system calls (strace -c -f)"),
+                           ("perf_syscalls_per_msg", "system calls (perf stat, native speed)")):
+            print(f"| {label} | " + " | ".join(fmt(doc["results"][k].get(key)) for k in kinds) + " |")
+        for key, label in (("median_cpu_us_per_conn", "server CPU, us (native, /proc)"),
+                           ("median_client_cpu_us_per_conn", "driver CPU, us (native)"),
+                           ("median_conns_per_sec", "connections/s (native)")):
+            print(f"| {label} | " + " | ".join(fmt((doc["results"][k].get("native") or {}).get(key))
+                                               for k in kinds) + " |")
+        names = sorted({n for k in kinds for n in doc["results"][k].get("perf_by_syscall", {})},
+                       key=lambda n: -max(doc["results"][k].get("perf_by_syscall", {}).get(n, 0) for k in kinds))
+        for n in names:
+            print(f"| `{n}` (perf) | " + " | ".join(fmt(doc["results"][k].get("perf_by_syscall", {}).get(n))
+                                                  for k in kinds) + " |")
     if os.path.exists(cost_path):
         with open(cost_path) as f:
             doc = json.load(f)
