@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""echod benchmark harness (issue 6). Python 3 standard library only.
+"""echod benchmark harness (issues 6 and 15). Python 3 standard library only.
 
-  bench.py run   [--quick] [--reps N] [--duration S] ...   timed scenarios, echod vs reference
+  bench.py run   [--quick] [--reps N] [--duration S] [--peers go,socat,asyncio,seed] ...
+                                                            timed scenarios, echod vs reference and peers
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
-  bench.py smoke --out-dir DIR                              sub-30 s self-check (a CTest test)
+  bench.py cost-conn [--conn-count N] [--native-count N]    the same per connection, plus native CPU
+  bench.py smoke --out-dir DIR                              15-30 s self-check (a CTest test)
   bench.py markdown [RUN.json...]                           tables of the newest results (or pooled runs)
 
 `run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
-alternately, once per scenario and repetition (the order flips every repetition), drives each
+and the peers (bench/peers/, PEERS) alternately, once per scenario and repetition (the order
+flips every repetition), after a bounded conformance check of each; drives each
 with echo-probe (bench_client for bulk streaming and idle connections), reads the server's CPU
 time from /proc/PID/stat around each measured window, and prints medians and echod/reference
 ratios. JSON goes to bench/results/. Every child is killed on exit; traffic stays on 127.0.0.1.
@@ -605,14 +608,14 @@ def measure_idle(server, bins, conns):
         line, opened = b"", 0
         deadline = time.time() + 60
         # Bounded: a server that stops answering (out of descriptors) must not hang the run.
-        # Give up after 60 s, or once the server's descriptor count has not moved for 5 s.
+        # Give up after 60 s, or once the server's descriptor count has not moved for 10 s.
         last_fds, still_since = -1, time.time()
         while time.time() < deadline and p.poll() is None:
             if not select.select([p.stdout], [], [], 0.5)[0]:
                 fds = proc_fds(pid)
                 if fds != last_fds:
                     last_fds, still_since = fds, time.time()
-                elif time.time() - still_since > 5:
+                elif time.time() - still_since > 10:
                     break
                 continue
             line = p.stdout.readline()
@@ -825,7 +828,7 @@ def peer_table(doc):
             if not x.get("reps"):
                 return "breaks: " + (r[c][0].get("error") or "?")[:90]
             return (f"{fmt(x.get('rss_bytes_per_conn'))} B, {fmt(x.get('fds_per_conn'))} fd"
-                    f" ({fmt(x.get('connections'))} conns)")
+                    f" ({int(x.get('connections') or 0)} conns)")
         lines.append("idle connections, user-space RSS and descriptors per connection (absolute):\n")
         lines.append("| scenario | " + " | ".join(["reference"] + cols) + " |")
         lines.append("|---|" + "---:|" * (len(cols) + 1))
