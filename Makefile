@@ -95,7 +95,7 @@ bench-build:
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo bench_client
 
 .PHONY: bench
-bench: bench-build ## Benchmark echod against bench/reference_echo (about 6 min); JSON in bench/results/
+bench: bench-build ## echod vs bench/reference_echo and the peers (PEERS=go,socat,asyncio,seed; ~10 min); JSON in bench/results/
 	@$(BENCH) run
 
 .PHONY: bench-quick
@@ -109,6 +109,10 @@ bench-monitor: bench-build ## Cost of echo-probe monitor on 64 addresses: CPU % 
 .PHONY: bench-callgrind
 bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, perf) per echoed message
 	@$(BENCH) cost
+
+.PHONY: bench-cost-conn
+bench-cost-conn: bench-build ## The same per connection (connect, 64 B, close), plus native CPU per connection
+	@$(BENCH) cost-conn
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools

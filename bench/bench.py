@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""echod benchmark harness (issue 6). Python 3 standard library only.
+"""echod benchmark harness (issues 6 and 15). Python 3 standard library only.
 
-  bench.py run   [--quick] [--reps N] [--duration S] ...   timed scenarios, echod vs reference
+  bench.py run   [--quick] [--reps N] [--duration S] [--peers go,socat,asyncio,seed] ...
+                                                            timed scenarios, echod vs reference and peers
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
-  bench.py smoke --out-dir DIR                              sub-30 s self-check (a CTest test)
+  bench.py cost-conn [--conn-count N] [--native-count N]    the same per connection, plus native CPU
+  bench.py smoke --out-dir DIR                              15-30 s self-check (a CTest test)
   bench.py markdown [RUN.json...]                           tables of the newest results (or pooled runs)
 
 `run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
-alternately, once per scenario and repetition (the order flips every repetition), drives each
+and the peers (bench/peers/, PEERS) alternately, once per scenario and repetition (the order
+flips every repetition), after a bounded conformance check of each; drives each
 with echo-probe (bench_client for bulk streaming and idle connections), reads the server's CPU
 time from /proc/PID/stat around each measured window, and prints medians and echod/reference
 ratios. JSON goes to bench/results/. Every child is killed on exit; traffic stays on 127.0.0.1.
@@ -23,6 +26,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -103,6 +107,27 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_tree_cpu_s(pid):
+    """CPU seconds of `pid` and every descendant: its own utime + stime, plus cutime + cstime
+    (children it has reaped), plus the same for each live child. A forking server (socat
+    forks a process per connection, which runs cat) is measured whole; for a one-process
+    server this equals proc_cpu_s."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return total + sum(proc_tree_cpu_s(k) for k in kids)
+
+
 def proc_rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
@@ -128,30 +153,140 @@ def child_of(pid):
 
 # ----------------------------------------------------------------------------- servers
 
+# Peers (issue 15): what users would run instead, started the way their users start them.
+# Every one runs on the pinned server CPU (the affinity is inherited by threads and forked
+# children); the notes say how each is held to one core.
+PEERS = {
+    "go": "Go 1.19 (golang-go), goroutine per connection + io.Copy; GOMAXPROCS=1",
+    "socat": "socat TCP-LISTEN:PORT,reuseaddr,fork EXEC:cat: a socat + cat process pair per "
+             "connection, all on the server CPU",
+    "asyncio": "Python asyncio Protocol, one thread, default (epoll) loop",
+    "seed": "blocking Python socket: accept, one recv(1024), send, close (one client at a time)",
+}
+PEER_DIR = os.path.join(HERE, "peers")
+# 10,000 idle connections would be 20,000 socat/cat processes; the seed pattern closes each
+# connection after one message, so neither has idle connections to measure.
+IDLE_SKIP = {"socat": "a process pair per connection", "seed": "closes after one message"}
+# Go's io.Copy holds a splice pipe pair per waiting connection (3 descriptors each): 10,000
+# would pass the 20,000-descriptor limit, so it holds 5,000.
+IDLE_MAX = {"go": 5000}
+
+
+def parse_peers(spec):
+    """PEERS=go,socat (default: all; 'none' or '' for echod and the reference only)."""
+    spec = (spec or "").strip()
+    if spec in ("", "none", "0"):
+        return []
+    if spec == "all":
+        return list(PEERS)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if n not in PEERS]
+    if bad:
+        sys.exit(f"bench: unknown peer(s) {bad}; known: {','.join(PEERS)}")
+    return names
+
+
+def build_peers(names, bin_dir):
+    """Builds or finds each peer; returns (bins additions, {name: reason} for skipped ones).
+    The Go peer is built from bench/peers/go_echo.go with Debian's go, standard library only:
+    GOPROXY=off and GO111MODULE=off, so nothing is ever downloaded."""
+    extra, skipped = {}, {}
+    for name in names:
+        if name == "go":
+            go = shutil.which("go")
+            if not go:
+                skipped[name] = "no `go` (Debian golang-go; scripts/deps.sh bench installs it)"
+                continue
+            out_dir = os.path.join(os.path.dirname(bin_dir), "peers")
+            os.makedirs(out_dir, exist_ok=True)
+            exe = os.path.join(out_dir, "go_echo")
+            src = os.path.join(PEER_DIR, "go_echo.go")
+            if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+                env = dict(os.environ, GOPROXY="off", GO111MODULE="off", GOFLAGS="",
+                           GOCACHE=os.path.join(out_dir, "gocache"),
+                           GOPATH=os.path.join(out_dir, "gopath"), CGO_ENABLED="0")
+                r = subprocess.run([go, "build", "-o", exe, src], env=env, capture_output=True,
+                                   text=True, timeout=300)
+                if r.returncode != 0:
+                    skipped[name] = f"go build failed: {r.stderr.strip()[-300:]}"
+                    continue
+            extra["go_echo"] = exe
+        elif name == "socat":
+            if not shutil.which("socat"):
+                skipped[name] = "no `socat` (Debian socat; scripts/deps.sh bench installs it)"
+                continue
+            if not shutil.which("cat"):
+                skipped[name] = "no `cat` for EXEC:cat"
+                continue
+            extra["socat"] = shutil.which("socat")
+        else:  # asyncio, seed: the harness's own interpreter
+            extra[name] = sys.executable
+    return extra, skipped
+
+
+def free_port():
+    """An ephemeral port that was free a moment ago (for servers that cannot bind port 0)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True when /proc/net/tcp has a LISTEN socket on 127.0.0.1 or 0.0.0.0 at `port`."""
+    want = f":{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1].endswith(want) and parts[3] == "0A":
+                return True
+    return False
+
+
 class Server:
-    """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...)."""
+    """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...).
+    `kind` is echod, reference or a peer name (PEERS)."""
 
     def __init__(self, kind, bins, workdir, wrap=None, tag=""):
         self.kind = kind
         self.admin = None
+        self.port = None
         self.log_path = os.path.join(workdir, f"{kind}{tag}.log")
+        env = None
         if kind == "echod":
             cmd = [bins["echod"], "--workers", "1", "--listen", "127.0.0.1:0",
                    "--admin-listen", "127.0.0.1:0", "--max-connections", "20000"]
-        else:
+        elif kind == "reference":
             cmd = [bins["reference_echo"], "--port", "0"]
+        elif kind == "go":
+            cmd = [bins["go_echo"], "-port", "0"]
+            env = dict(os.environ, GOMAXPROCS="1")
+        elif kind == "socat":
+            self.port = free_port()
+            cmd = [bins["socat"], f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork,backlog=4096",
+                   "EXEC:cat"]
+        elif kind in ("asyncio", "seed"):
+            cmd = [bins[kind], "-u", os.path.join(PEER_DIR, f"{kind}_echo.py"), "--port", "0"]
+        else:
+            raise ValueError(f"unknown server kind {kind}")
         self.cmd = (wrap or []) + cmd
         self.wrapped = bool(wrap)
         self.logf = open(self.log_path, "w")
-        self.proc = spawn(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, preexec_fn=_pinned("server"))
+        # Own session: a forking peer's children are stopped with it (killpg of our own child).
+        self.proc = spawn(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
+                          stdin=subprocess.DEVNULL, preexec_fn=_pinned("server"),
+                          start_new_session=True)
         self.pid = self.proc.pid
         self.addr = self._wait_ready(120 if wrap else 15)
         if wrap and wrap[0].endswith("strace"):
             self.pid = child_of(self.proc.pid) or self.proc.pid
 
+    def cpu_s(self):
+        return proc_tree_cpu_s(self.pid)
+
     def _wait_ready(self, timeout):
         deadline = time.time() + timeout
+        text = ""
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
@@ -161,6 +296,9 @@ class Server:
                 if m and a:
                     self.admin = a.group(1)
                     return m.group(1)
+            elif self.port is not None:
+                if listening(self.port):
+                    return f"127.0.0.1:{self.port}"
             else:
                 m = re.search(r"^port (\d+)$", text, re.M)
                 if m:
@@ -170,6 +308,12 @@ class Server:
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.kind} did not start (see {self.log_path}):\n{text[-2000:]}")
+
+    def _killpg(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def stop(self, timeout=60):
         rc = stop(self.proc, timeout=timeout) if not self.wrapped else None
@@ -187,6 +331,8 @@ class Server:
             if self.proc in _children:
                 _children.remove(self.proc)
             rc = self.proc.returncode
+        if self.kind == "socat":
+            self._killpg(signal.SIGKILL)  # per-connection children still running
         self.logf.close()
         return rc
 
@@ -302,11 +448,11 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
     try:
         if cfg.warmup > 0:
             run_client(mk(cfg.warmup), cfg.warmup + 30)
-        cpu0 = proc_cpu_s(server.pid)
+        cpu0 = server.cpu_s()
         t0 = time.time()
         doc, rc, client_cpu, err = run_client(mk(cfg.duration), cfg.duration + 30)
         wall = time.time() - t0
-        cpu1 = proc_cpu_s(server.pid)
+        cpu1 = server.cpu_s()
     finally:
         if scraper:
             scraper.halt.set()
@@ -324,10 +470,18 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
         "server_cpu_us_per_msg": (cpu1 - cpu0) * 1e6 / msgs if msgs else None,
         "server_cpu_util": (cpu1 - cpu0) / wall if wall else None,
         "client_cpu_util": client_cpu / wall if wall else None,
+        "client_cpu_us_per_msg": client_cpu * 1e6 / msgs if msgs else None,
         "messages": msgs,
         "driver_errors": doc.get("errors", 0),
         "driver_rc": rc,
     }
+    classes = {k: v for k, v in (doc.get("error_classes") or {}).items() if v}
+    if doc.get("mismatches"):
+        classes["mismatch"] = doc["mismatches"]
+    if doc.get("errors") and not classes:  # bench_client counts errors without classes
+        classes["errors"] = doc["errors"]
+    if classes:
+        r["error_classes"] = classes
     if rc != 0:
         r["driver_stderr"] = err.strip()
     if scraper:
@@ -349,6 +503,99 @@ def measure_scrape_cpu(server, scrapes=300):
     return (proc_cpu_s(server.pid) - cpu0) * 1e6 / ok if ok else None
 
 
+# What a user checks first: does it echo at all, on one connection, for two clients, whole?
+# Every step has a bounded timeout, so a server that breaks shows a verdict, not a hang.
+CONFORMANCE = [
+    ("two_messages", "two 64 B messages on one connection"),
+    ("two_clients", "second client answered while the first is connected and silent"),
+    ("4KiB_whole", "a 4096 B message echoed whole"),
+    ("1MiB_stream", "1 MiB written at once, echoed in order"),
+]
+
+
+def _recv_exactly(sock, n, timeout):
+    got = bytearray()
+    deadline = time.time() + timeout
+    while len(got) < n:
+        left = deadline - time.time()
+        if left <= 0:
+            return bytes(got), "timeout"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(min(1 << 20, n - len(got)))
+        except TimeoutError:
+            return bytes(got), "timeout"
+        except OSError as e:
+            return bytes(got), type(e).__name__
+        if not chunk:
+            return bytes(got), "closed"
+        got += chunk
+    return bytes(got), None
+
+
+def conformance(addr, timeout=2.0):
+    """{check: "ok" | "FAIL: why"} for CONFORMANCE, each on fresh connections."""
+    import socket
+    host, port = addr.rsplit(":", 1)
+    target = (host, int(port))
+    out = {}
+
+    def verdict(sock, payload, what):
+        try:
+            sock.sendall(payload)
+        except OSError as e:
+            return f"FAIL: {what}: send {type(e).__name__}"
+        got, why = _recv_exactly(sock, len(payload), timeout)
+        if got != payload[:len(got)]:
+            return f"FAIL: {what}: bytes differ"
+        if why:
+            return f"FAIL: {what}: {len(got)} of {len(payload)} B echoed, then {why}"
+        return None
+
+    msg = bytes(range(64))
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            out["two_messages"] = (verdict(a, msg, "first message")
+                                   or verdict(a, msg[::-1], "second message") or "ok")
+    except OSError as e:
+        out["two_messages"] = f"FAIL: connect {type(e).__name__}"
+    try:
+        with socket.create_connection(target, timeout=timeout) as a, \
+                socket.create_connection(target, timeout=timeout) as b:
+            time.sleep(0.05)  # the first is accepted and waited on by a one-at-a-time server
+            out["two_clients"] = verdict(b, msg, "second client") or "ok"
+            del a
+    except OSError as e:
+        out["two_clients"] = f"FAIL: connect {type(e).__name__}"
+    big = bytes((i * 31 + 7) & 0xFF for i in range(4096))
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            out["4KiB_whole"] = verdict(a, big, "4096 B") or "ok"
+    except OSError as e:
+        out["4KiB_whole"] = f"FAIL: connect {type(e).__name__}"
+    stream = big * 256
+    try:
+        with socket.create_connection(target, timeout=timeout) as a:
+            sender = threading.Thread(target=lambda: _send_quietly(a, stream), daemon=True)
+            sender.start()
+            got, why = _recv_exactly(a, len(stream), timeout * 2)
+            sender.join(timeout=timeout)
+            out["1MiB_stream"] = ("ok" if not why and got == stream else
+                                  f"FAIL: {len(got)} of {len(stream)} B echoed"
+                                  + (f", then {why}" if why else ", bytes differ"))
+    except OSError as e:
+        out["1MiB_stream"] = f"FAIL: connect {type(e).__name__}"
+    return out
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
 def measure_idle(server, bins, conns):
     pid = server.pid
     time.sleep(0.2)
@@ -357,9 +604,20 @@ def measure_idle(server, bins, conns):
               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
               preexec_fn=_pinned("client"))
     try:
+        import select
         line, opened = b"", 0
         deadline = time.time() + 60
+        # Bounded: a server that stops answering (out of descriptors) must not hang the run.
+        # Give up after 60 s, or once the server's descriptor count has not moved for 10 s.
+        last_fds, still_since = -1, time.time()
         while time.time() < deadline and p.poll() is None:
+            if not select.select([p.stdout], [], [], 0.5)[0]:
+                fds = proc_fds(pid)
+                if fds != last_fds:
+                    last_fds, still_since = fds, time.time()
+                elif time.time() - still_since > 10:
+                    break
+                continue
             line = p.stdout.readline()
             if line.startswith(b"ready"):
                 opened = int(line.split()[1])
@@ -379,7 +637,16 @@ def measure_idle(server, bins, conns):
             p.wait()
         _children.remove(p)
     if not opened:
-        return {"error": f"idle opener failed: {p.stderr.read().decode(errors='replace')[-300:]}"}
+        kinds = {}
+        for fd in os.listdir(f"/proc/{pid}/fd") if os.path.exists(f"/proc/{pid}/fd") else []:
+            try:
+                k = os.readlink(f"/proc/{pid}/fd/{fd}").split(":")[0]
+            except OSError:
+                continue
+            kinds[k] = kinds.get(k, 0) + 1
+        top = {k: v for k, v in kinds.items() if v > 10}
+        return {"error": f"idle opener stalled or failed (server fds by kind {top}): "
+                         f"{p.stderr.read().decode(errors='replace')[-300:]}"}
     return {
         "connections": opened,
         "rss_bytes_per_conn": (rss1 - rss0) / opened,
@@ -511,6 +778,73 @@ def print_table(rows, med):
                       f"fds {fmt(m.get('fds_after'))}, threads {fmt(m.get('server_threads'))}")
 
 
+def broken_cell(reps):
+    """A verdict for a server whose driver saw errors in any repetition, else None."""
+    classes = {}
+    for r in reps:
+        if "error" in r:
+            classes["no result"] = classes.get("no result", 0) + 1
+        for k, v in (r.get("error_classes") or {}).items():
+            classes[k] = classes.get(k, 0) + v
+    if not classes:
+        return None
+    return "breaks: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
+
+
+def peer_table(doc):
+    """Markdown: one row per scenario, one column per server, paired ratios to the reference
+    (msgs/s, then server CPU per message); the reference's own figure in the first column."""
+    raw, med = doc.get("raw") or {}, doc.get("medians") or {}
+    peers = (doc.get("peers") or {}).get("measured") or []
+    cols = ["echod"] + peers
+    lines = []
+    for metric, label, unit in (("msgs_per_sec", "throughput (msgs/s or connections/s)", "msgs/s"),
+                                ("server_cpu_us_per_msg", "server CPU per message (or connection)", "us")):
+        lines.append(f"{label}, ratio to the reference (paired median; higher is "
+                     f"{'better' if metric in HIGHER_IS_BETTER else 'worse'}):\n")
+        lines.append(f"| scenario | reference ({unit}) | " + " | ".join(cols) + " |")
+        lines.append("|---|---:|" + "---:|" * len(cols))
+        for scen, kind, *_ in SCENARIOS:
+            if scen not in raw or kind in ("idle", "scrape"):
+                continue
+            ref = (med.get(scen) or {}).get("reference", {})
+            cells = []
+            for c in cols:
+                reps = raw[scen].get(c)
+                if not reps:
+                    cells.append("-")
+                    continue
+                bad = broken_cell(reps)
+                cells.append(bad if bad else fmt(paired_ratio(raw, scen, c, "reference", metric)))
+            lines.append(f"| {scen} | {fmt(ref.get(metric))} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "idle_10k" in med:
+        m, r = med["idle_10k"], raw.get("idle_10k") or {}
+
+        def idle_cell(c):
+            if c not in r:
+                return f"n/a ({IDLE_SKIP.get(c, 'not run')})"
+            x = m.get(c) or {}
+            if not x.get("reps"):
+                return "breaks: " + (r[c][0].get("error") or "?")[:90]
+            return (f"{fmt(x.get('rss_bytes_per_conn'))} B, {fmt(x.get('fds_per_conn'))} fd"
+                    f" ({int(x.get('connections') or 0)} conns)")
+        lines.append("idle connections, user-space RSS and descriptors per connection (absolute):\n")
+        lines.append("| scenario | " + " | ".join(["reference"] + cols) + " |")
+        lines.append("|---|" + "---:|" * (len(cols) + 1))
+        lines.append("| idle_10k | " + " | ".join(idle_cell(c) for c in ["reference"] + cols) + " |")
+        lines.append("")
+    conf = (doc.get("peers") or {}).get("conformance") or {}
+    if conf:
+        lines.append("correctness (bench.py conformance, 2 s bounded timeouts):\n")
+        lines.append("| check | reference | " + " | ".join(cols) + " |")
+        lines.append("|---|---|" + "---|" * len(cols))
+        for key, what in CONFORMANCE:
+            cells = [(conf.get(c) or {}).get(key, "-") for c in ["reference"] + cols]
+            lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def machine_info():
     info = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
     try:
@@ -558,8 +892,24 @@ def cmd_run(cfg):
     os.makedirs(cfg.out_dir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="echod-bench-")
     wanted = [s for s in SCENARIOS if not cfg.only or s[0] in cfg.only.split(",")]
+    peers = parse_peers(cfg.peers)
+    extra, skipped = build_peers(peers, cfg.bin_dir)
+    bins.update(extra)
+    for name, why in skipped.items():
+        log(f"   peer {name} skipped: {why}")
+    peers = [p for p in peers if p not in skipped]
     log(f">> bench: {cfg.reps} rep(s), {cfg.duration}s runs after {cfg.warmup}s warm-up, "
-        f"driver {driver.mode}, scenarios: {' '.join(s[0] for s in wanted)}")
+        f"driver {driver.mode}, peers: {','.join(peers) or 'none'}, "
+        f"scenarios: {' '.join(s[0] for s in wanted)}")
+    conf = {}
+    for kind in ["echod", "reference"] + peers:
+        server = Server(kind, bins, workdir, tag="-conformance")
+        try:
+            conf[kind] = conformance(server.addr)
+        finally:
+            server.stop()
+        bad = {k: v for k, v in conf[kind].items() if v != "ok"}
+        log(f"   conformance {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
     raw = {s[0]: {} for s in wanted}
     truncated = False
     for scen in wanted:
@@ -573,14 +923,15 @@ def cmd_run(cfg):
                 order = [("echod", False), ("echod+scrape", True)]
             else:
                 order = [("echod", None), ("reference", None)]
+                order += [(p, None) for p in peers if not (kind == "idle" and p in IDLE_SKIP)]
             if rep % 2:
                 order.reverse()
             for label, scrape in order:
-                server = Server("reference" if label == "reference" else "echod", bins, workdir,
+                server = Server("echod" if label.startswith("echod") else label, bins, workdir,
                                 tag=f"-{name}-{rep}")
                 try:
                     if kind == "idle":
-                        r = measure_idle(server, bins, cfg.idle_conns)
+                        r = measure_idle(server, bins, min(cfg.idle_conns, IDLE_MAX.get(label, cfg.idle_conns)))
                     else:
                         r = measure_traffic(server, driver, scen, cfg, scrape=bool(scrape))
                         if kind == "scrape" and not scrape and "error" not in r:
@@ -592,6 +943,8 @@ def cmd_run(cfg):
                          if "msgs_per_sec" in r else
                          f"{fmt(r.get('rss_bytes_per_conn'))} B/conn, {fmt(r.get('fds_per_conn'))} fd/conn"
                          if "rss_bytes_per_conn" in r else r.get("error", "?"))
+                if r.get("error_classes"):
+                    brief += f"  BROKEN {r['error_classes']}"
                 log(f"   {name:<20} rep {rep + 1} {label:<13} {brief}")
         if truncated:
             break
@@ -613,6 +966,8 @@ def cmd_run(cfg):
                       for s in wanted},
         "medians": med, "ratios": rows, "raw": raw,
     }
+    doc["peers"] = {"measured": peers, "skipped": skipped,
+                    "notes": {p: PEERS[p] for p in peers}, "conformance": conf}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
     path = os.path.join(cfg.out_dir, f"bench-{stamp}{'-quick' if cfg.quick else ''}.json")
     latest = "latest-quick.json" if cfg.quick else "latest.json"  # a smoke run never hides a full one
@@ -625,6 +980,9 @@ def cmd_run(cfg):
           f"load {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f})")
     print()
     print_table(rows, med)
+    if peers:
+        print()
+        print("\n".join(peer_table(doc)))
     print()
     print(f"results: {path}")
     print(f"total runtime: {runtime:.0f} s{' (TRUNCATED by the runtime bound)' if truncated else ''}")
@@ -671,8 +1029,10 @@ def strace_counts(path):
     return calls, errors
 
 
-def cost_client(driver, addr, count):
-    cmd = driver.pingpong(addr, 50, 64, count=count)
+def cost_client(driver, addr, count, newconn=False):
+    """Fixed work: 50 connections x `count` messages, or (newconn) 32 connection slots x
+    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed."""
+    cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
     doc, rc, _, err = run_client(cmd, 600)
     if doc is None or rc != 0:
         raise RuntimeError(f"cost client failed rc={rc}: {err}")
@@ -687,6 +1047,12 @@ PERF_EVENTS = ["raw_syscalls:sys_enter", "syscalls:sys_enter_read", "syscalls:sy
                "syscalls:sys_enter_epoll_ctl", "syscalls:sys_enter_accept4"]
 
 
+# Per connection the close, accept and option calls matter too.
+PERF_EVENTS_CONN = PERF_EVENTS + ["syscalls:sys_enter_close", "syscalls:sys_enter_setsockopt",
+                                  "syscalls:sys_enter_getsockopt", "syscalls:sys_enter_shutdown",
+                                  "syscalls:sys_enter_accept"]
+
+
 def perf_works():
     try:
         r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
@@ -696,7 +1062,7 @@ def perf_works():
         return False
 
 
-def cost_one(kind, bins, driver, counts, workdir, tools):
+def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
     res = {"server": kind}
     # 1. callgrind: user-space instructions, marginal between two workload sizes.
     if "callgrind" in tools:
@@ -707,7 +1073,7 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
                        wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              "--dump-instr=no", "-q"], tag=f"-cg-{n}")
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 s.stop(timeout=120)
             totals.append(callgrind_total(out))
@@ -730,7 +1096,7 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
             out = os.path.join(workdir, f"strace.{kind}.{n}.txt")
             s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}")
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 s.stop(timeout=60)
             c, e = strace_counts(out)
@@ -750,11 +1116,11 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
         for n in counts:
             s = Server(kind, bins, workdir, tag=f"-perf-{n}")
             out = os.path.join(workdir, f"perf.{kind}.{n}.csv")
-            perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS),
+            perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS_CONN if newconn else PERF_EVENTS),
                           "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             try:
-                msgs.append(cost_client(driver, s.addr, n))
+                msgs.append(cost_client(driver, s.addr, n, newconn))
             finally:
                 stop(perf, sig=signal.SIGINT)
                 s.stop()
@@ -771,6 +1137,33 @@ def cost_one(kind, bins, driver, counts, workdir, tools):
         res["perf_by_syscall"] = {k: round(v, 4) for k, v in sorted(per.items(), key=lambda kv: -kv[1])
                                   if abs(v) >= 0.0005}
     return res
+
+
+def save_cost(doc, out_dir, prefix, t_start):
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
+    path = os.path.join(out_dir, f"{prefix}-{stamp}.json")
+    for p in (path, os.path.join(out_dir, f"{prefix}-latest.json")):
+        with open(p, "w") as f:
+            json.dump(doc, f, indent=1)
+    print(f"\nresults: {path}\ntotal runtime: {time.time() - t_start:.0f} s")
+    return doc
+
+
+def print_breakdown(results, unit, top):
+    """Syscalls by name (strace, perf) and instructions by function, per `unit`."""
+    for kind, res in results.items():
+        if "strace_by_syscall" in res:
+            print(f"\n{kind} syscalls/{unit} by name (strace; errors in brackets):")
+            for k, v in res["strace_by_syscall"].items():
+                er = res["strace_errors_by_syscall"].get(k)
+                print(f"  {k:<16} {v:8.4f}" + (f"  [{er:.4f} failed]" if er else ""))
+        if "perf_by_syscall" in res:
+            print(f"{kind} syscalls/{unit} by name (perf): " +
+                  ", ".join(f"{k} {v:.3f}" for k, v in res["perf_by_syscall"].items() if v))
+        if "instructions_per_msg_by_function" in res:
+            print(f"\n{kind} instructions/{unit} by function (self, marginal; top {top}):")
+            for f, v in list(res["instructions_per_msg_by_function"].items())[:top]:
+                print(f"  {v:8.1f}  {f[:110]}")
 
 
 def cmd_cost(cfg):
@@ -797,29 +1190,89 @@ def cmd_cost(cfg):
         if key in e or key in r:
             print(f"{label:<34} {fmt(e.get(key)):>10} {fmt(r.get(key)):>10} "
                   f"{fmt(ratio(e.get(key), r.get(key))):>7} {target:>8}")
-    for kind, res in results.items():
-        if "strace_by_syscall" in res:
-            print(f"\n{kind} syscalls/msg by name (strace; errors in brackets):")
-            for k, v in res["strace_by_syscall"].items():
-                er = res["strace_errors_by_syscall"].get(k)
-                print(f"  {k:<16} {v:8.4f}" + (f"  [{er:.4f} failed]" if er else ""))
-        if "perf_by_syscall" in res:
-            print(f"{kind} syscalls/msg by name (perf): " +
-                  ", ".join(f"{k} {v:.3f}" for k, v in res["perf_by_syscall"].items() if v))
-        if "instructions_per_msg_by_function" in res:
-            print(f"\n{kind} instructions/msg by function (self, marginal; top 15):")
-            for f, v in list(res["instructions_per_msg_by_function"].items())[:15]:
-                print(f"  {v:8.1f}  {f[:110]}")
+    print_breakdown(results, "msg", 15)
     doc = {"kind": "echod-cost", "version": 1, "runtime_s": round(time.time() - t_start, 1),
            "connections": 50, "size": 64, "counts_per_connection": counts,
            "driver": driver.mode, "machine": machine_info(), "results": results}
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
-    path = os.path.join(cfg.out_dir, f"cost-{stamp}.json")
-    for p in (path, os.path.join(cfg.out_dir, "cost-latest.json")):
-        with open(p, "w") as f:
-            json.dump(doc, f, indent=1)
-    print(f"\nresults: {path}\ntotal runtime: {time.time() - t_start:.0f} s")
-    return doc
+    return save_cost(doc, cfg.out_dir, "cost", t_start)
+
+
+def native_cpu_per_conn(kinds, bins, driver, count, reps, workdir):
+    """Server CPU (process tree, /proc) per connection at native speed: `reps` alternating
+    runs of 32 x `count` fresh connections per server, median. Also the driver's own rate."""
+    out = {k: {"cpu_us_per_conn": [], "conns_per_sec": [], "client_cpu_us_per_conn": []} for k in kinds}
+    for rep in range(reps):
+        order = kinds if rep % 2 == 0 else list(reversed(kinds))
+        for kind in order:
+            s = Server(kind, bins, workdir, tag=f"-native-{rep}")
+            try:
+                cpu0 = s.cpu_s()
+                doc, rc, ccpu, err = run_client(driver.pingpong(s.addr, 32, 64, count=count, newconn=True), 300)
+                cpu1 = s.cpu_s()
+            finally:
+                s.stop()
+            if doc is None or rc != 0:
+                raise RuntimeError(f"native run against {kind} failed rc={rc}: {err}")
+            n = messages_of(doc)
+            out[kind]["cpu_us_per_conn"].append((cpu1 - cpu0) * 1e6 / n)
+            out[kind]["conns_per_sec"].append(float(doc.get("msgs_per_sec", 0)))
+            out[kind]["client_cpu_us_per_conn"].append(ccpu * 1e6 / n)
+    for kind in kinds:
+        out[kind]["median_client_cpu_us_per_conn"] = median(out[kind]["client_cpu_us_per_conn"])
+        out[kind]["median_cpu_us_per_conn"] = median(out[kind]["cpu_us_per_conn"])
+        out[kind]["median_conns_per_sec"] = median(out[kind]["conns_per_sec"])
+    return out
+
+
+def cmd_cost_conn(cfg):
+    """`cost` per connection (issue 15): connect, 64 B echoed, close, 32 at a time; marginal
+    between 32 x N and 32 x 2N connections (N = --conn-count), so start-up and shutdown cancel."""
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    kinds = cfg.servers.split(",")
+    peers = [k for k in kinds if k in PEERS]
+    extra, skipped = build_peers(peers, cfg.bin_dir)
+    bins.update(extra)
+    kinds = [k for k in kinds if k not in skipped]
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-cost-conn-")
+    tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
+    counts = [cfg.conn_count, 2 * cfg.conn_count]
+    log(f">> cost-conn: 32 slots x {counts} fresh connections (connect, 64 B, close), "
+        f"driver {driver.mode}, tools {tools}")
+    results = {}
+    for kind in kinds:
+        log(f"   {kind} ...")
+        results[kind] = cost_one(kind, bins, driver, counts, workdir, tools, newconn=True)
+    log("   native CPU per connection ...")
+    native = native_cpu_per_conn(kinds, bins, driver, cfg.native_count, cfg.reps, workdir)
+    for kind in kinds:
+        results[kind]["native"] = native[kind]
+    print()
+    print(f"deterministic cost per connection (connect, 64 B echoed, close; 32 concurrent), marginal "
+          f"between {32 * counts[0]} and {32 * counts[1]} connections; native: median of {cfg.reps} x "
+          f"{32 * cfg.native_count} connections:")
+    print(f"{'':<40} " + " ".join(f"{k:>10}" for k in kinds) + "   ratio to reference")
+    for key, label in (("instructions_per_msg", "user-space instructions/conn (callgrind)"),
+                       ("strace_syscalls_per_msg", "syscalls/conn (strace -c -f)"),
+                       ("perf_syscalls_per_msg", "syscalls/conn (perf, native speed)")):
+        vals = [results[k].get(key) for k in kinds]
+        ref = results.get("reference", {}).get(key)
+        print(f"{label:<40} " + " ".join(f"{fmt(v):>10}" for v in vals) + "   " +
+              " ".join(fmt(ratio(v, ref)) for v in vals))
+    for key, label in (("median_cpu_us_per_conn", "server CPU us/conn (native, /proc)"),
+                       ("median_client_cpu_us_per_conn", "driver CPU us/conn (native)"),
+                       ("median_conns_per_sec", "connections/s (driver-bound)")):
+        vals = [results[k]["native"].get(key) for k in kinds]
+        ref = results.get("reference", {}).get("native", {}).get(key)
+        print(f"{label:<40} " + " ".join(f"{fmt(v):>10}" for v in vals) + "   " +
+              " ".join(fmt(ratio(v, ref)) for v in vals))
+    print_breakdown(results, "conn", 30)
+    doc = {"kind": "echod-cost-conn", "version": 1, "runtime_s": round(time.time() - t_start, 1),
+           "slots": 32, "size": 64, "connections_per_slot": counts, "native_reps": cfg.reps,
+           "driver": driver.mode, "machine": machine_info(), "results": results}
+    return save_cost(doc, cfg.out_dir, "cost-conn", t_start)
 
 
 # ----------------------------------------------------------------------------- smoke
@@ -846,6 +1299,31 @@ def backpressure_check(addr, total=16 << 20):
         sys.exit(f"smoke: backpressure echo mismatch ({len(got)} of {total} bytes)")
 
 
+def smoke_peers(cfg, bins, workdir):
+    """Each peer whose toolchain is installed starts and echoes one 64 B message exactly;
+    a missing toolchain is a printed skip, not a failure."""
+    import socket
+    names = parse_peers(cfg.peers)
+    extra, skipped = build_peers(names, cfg.bin_dir)
+    for name, why in skipped.items():
+        print(f"smoke: peer {name} skipped: {why}")
+    for name in names:
+        if name in skipped:
+            continue
+        s = Server(name, dict(bins, **extra), workdir, tag="-smoke")
+        try:
+            host, port = s.addr.rsplit(":", 1)
+            msg = bytes(range(64))
+            with socket.create_connection((host, int(port)), timeout=5) as c:
+                c.sendall(msg)
+                got, why = _recv_exactly(c, len(msg), 5)
+            if got != msg:
+                sys.exit(f"smoke: peer {name} echoed {got!r} ({why}) for one 64 B message")
+        finally:
+            s.stop()
+        print(f"smoke: peer {name} ok")
+
+
 def cmd_smoke(cfg):
     """The reference echoes every byte (verified by bench_client), and a tiny run writes valid JSON."""
     bins = find_bins(cfg.bin_dir)
@@ -861,7 +1339,9 @@ def cmd_smoke(cfg):
         backpressure_check(s.addr)
     finally:
         s.stop()
+    smoke_peers(cfg, bins, workdir)
     cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
+    cfg.peers = "none"  # the peers were checked above; timing them is make bench's job
     doc = cmd_run(cfg)
     with open(os.path.join(cfg.out_dir, "latest-quick.json")) as f:
         back = json.load(f)
@@ -889,6 +1369,12 @@ def pooled(paths):
             for server, reps in by.items():
                 raw.setdefault(scen, {}).setdefault(server, []).extend(reps)
     doc["raw"], doc["medians"] = raw, summarize(raw)
+    for d in docs[:-1]:  # conformance verdicts of every pooled run: a FAIL anywhere shows
+        for kind, checks in ((d.get("peers") or {}).get("conformance") or {}).items():
+            mine = doc.setdefault("peers", {}).setdefault("conformance", {}).setdefault(kind, {})
+            for k, v in checks.items():
+                if v != "ok":
+                    mine[k] = v
     doc["config"] = dict(doc["config"], reps=sum(d["config"]["reps"] for d in docs))
     doc["started_utc"] = " + ".join(d["started_utc"] for d in docs)
     doc["runtime_s"] = sum(d["runtime_s"] for d in docs)
@@ -928,6 +1414,39 @@ def cmd_markdown(cfg):
                           f"{fmt((m.get('bytes_per_sec') or 0) / 1e6)} | {fmt(m.get('latency_p50_us'))} | "
                           f"{fmt(m.get('latency_p99_us'))} | {fmt(m.get('server_cpu_us_per_msg'))} | "
                           f"{fmt(m.get('server_cpu_util'))} | {fmt(m.get('client_cpu_util'))} |")
+        if (doc.get("peers") or {}).get("measured"):
+            p = doc["peers"]
+            print("\nPeers (issue 15), same driver, same run, pinned to the server CPU: " +
+                  "; ".join(f"**{k}**: {v}" for k, v in p["notes"].items()) +
+                  ("; skipped: " + "; ".join(f"{k} ({v})" for k, v in p["skipped"].items())
+                   if p.get("skipped") else "") + ".\n")
+            print("\n".join(peer_table(doc)))
+    conn_path = os.path.join(cfg.out_dir, "cost-conn-latest.json")
+    if os.path.exists(conn_path):
+        with open(conn_path) as f:
+            doc = json.load(f)
+        kinds = list(doc["results"])
+        print(f"\nCost per connection (connect, 64 B echoed, close; {doc['slots']} at a time), marginal "
+              f"between {doc['slots'] * doc['connections_per_slot'][0]} and "
+              f"{doc['slots'] * doc['connections_per_slot'][1]} connections; native CPU: median of "
+              f"{doc['native_reps']} alternating runs; driver {doc['driver']}, revision "
+              f"{doc['machine'].get('git_revision')}:\n")
+        print("| per connection | " + " | ".join(kinds) + " |")
+        print("|---|" + "---:|" * len(kinds))
+        for key, label in (("instructions_per_msg", "user-space instructions (callgrind)"),
+                           ("strace_syscalls_per_msg", "system calls (strace -c -f)"),
+                           ("perf_syscalls_per_msg", "system calls (perf stat, native speed)")):
+            print(f"| {label} | " + " | ".join(fmt(doc["results"][k].get(key)) for k in kinds) + " |")
+        for key, label in (("median_cpu_us_per_conn", "server CPU, us (native, /proc)"),
+                           ("median_client_cpu_us_per_conn", "driver CPU, us (native)"),
+                           ("median_conns_per_sec", "connections/s (native)")):
+            print(f"| {label} | " + " | ".join(fmt((doc["results"][k].get("native") or {}).get(key))
+                                               for k in kinds) + " |")
+        names = sorted({n for k in kinds for n in doc["results"][k].get("perf_by_syscall", {})},
+                       key=lambda n: -max(doc["results"][k].get("perf_by_syscall", {}).get(n, 0) for k in kinds))
+        for n in names:
+            print(f"| `{n}` (perf) | " + " | ".join(fmt(doc["results"][k].get("perf_by_syscall", {}).get(n))
+                                                  for k in kinds) + " |")
     if os.path.exists(cost_path):
         with open(cost_path) as f:
             doc = json.load(f)
@@ -944,7 +1463,7 @@ def cmd_markdown(cfg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "smoke", "markdown"])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "smoke", "markdown"])
     ap.add_argument("files", nargs="*", help="markdown: run JSON files to pool")
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
@@ -962,7 +1481,14 @@ def main():
     ap.add_argument("--max-runtime", type=float, default=float(os.environ.get("MAX_RUNTIME", 1200)))
     ap.add_argument("--count", type=int, default=int(os.environ.get("COST_COUNT", 1000)),
                     help="cost: messages per connection of the smaller workload (the larger is 2x)")
+    ap.add_argument("--conn-count", type=int, default=int(os.environ.get("COST_CONN_COUNT", 100)),
+                    help="cost-conn: fresh connections per slot (32 slots) of the smaller workload")
+    ap.add_argument("--native-count", type=int, default=int(os.environ.get("COST_NATIVE_COUNT", 500)),
+                    help="cost-conn: fresh connections per slot (32 slots) per native CPU run")
     ap.add_argument("--servers", default="echod,reference")
+    ap.add_argument("--peers", default=os.environ.get("PEERS", "all"),
+                    help="run: peers measured next to echod and the reference, comma-separated from "
+                         f"{','.join(PEERS)} (default all; 'none' for echod and the reference only)")
     ap.add_argument("--nice", type=int, default=int(os.environ.get("BENCH_NICE", -10)),
                     help="nice value for servers and drivers (root only; default -10): on a shared"
                          " machine, background builds then take ~1/9 of a core instead of half")
@@ -975,9 +1501,9 @@ def main():
     if cfg.reps is None:
         cfg.reps = 1 if cfg.quick else 3
     if cfg.duration is None:
-        cfg.duration = 2.0 if cfg.quick else 5.0
+        cfg.duration = 2.0 if cfg.quick else 3.0
     if cfg.warmup is None:
-        cfg.warmup = 0.5 if cfg.quick else 1.0
+        cfg.warmup = 0.5
     cfg.bin_dir = os.path.abspath(cfg.bin_dir)
     PIN["nice"] = cfg.nice if os.geteuid() == 0 else 0
     cpus = sorted(os.sched_getaffinity(0))
@@ -986,7 +1512,8 @@ def main():
     if cfg.pin not in ("0", "", "off"):
         srv, cli = cfg.pin.split(",")
         PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
-    {"run": cmd_run, "cost": cmd_cost, "smoke": cmd_smoke, "markdown": cmd_markdown}[cfg.command](cfg)
+    {"run": cmd_run, "cost": cmd_cost, "cost-conn": cmd_cost_conn, "smoke": cmd_smoke,
+     "markdown": cmd_markdown}[cfg.command](cfg)
 
 
 if __name__ == "__main__":

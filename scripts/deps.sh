@@ -9,7 +9,7 @@ build_pkgs=(cmake g++ make pkg-config libcpp-httplib-dev nlohmann-json3-dev
 sanitize_pkgs=(clang-14 libclang-rt-14-dev)
 e2e_pkgs=(prometheus prometheus-blackbox-exporter podman buildah runc catatonit debootstrap
   iproute2 nodejs npm unzip procps python3)
-bench_pkgs=(valgrind strace procps python3)
+bench_pkgs=(valgrind strace procps python3 golang-go socat)
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 wanted=()
