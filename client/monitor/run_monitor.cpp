@@ -106,7 +106,8 @@ int run(const MonitorOptions& options) {
   raise_fd_limit();
   // /metrics text is built on the loop thread and freed on an HTTP thread; with one malloc
   // arena that memory is reused scrape after scrape instead of each thread's arena keeping
-  // its own high-water mark (measured: RSS peak 27.5 -> see docs/monitor.md).
+  // its own high-water mark (measured: 64 addresses stay at 23.6 MiB instead of
+  // creeping to 26 MiB; docs/monitor.md).
   mallopt(M_ARENA_MAX, 1);
   sigset_t signals;
   sigemptyset(&signals);
