@@ -10,6 +10,7 @@
 #include "admin_client.h"
 #include "echod_process.h"
 #include "net_helpers.h"
+#include "temp_config.h"
 
 namespace echod::test {
 namespace {
@@ -122,26 +123,6 @@ TEST(AdminFaults, OpenConnectionsKeepTheRuleTheyWereGiven) {
   Fd last = connect_tcp(echod.echo_port());
   EXPECT_LT(rtt(last.get()), milliseconds(250));
 }
-
-class TempConfig {
- public:
-  TempConfig() {
-    char tmpl[] = "/tmp/echod-faults-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/echod.json";
-  }
-  ~TempConfig() { std::filesystem::remove_all(dir_); }
-  void write(const std::string& text) const {
-    const std::string tmp = path_ + ".tmp";
-    std::ofstream(tmp) << text;
-    std::filesystem::rename(tmp, path_);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string dir_;
-  std::string path_;
-};
 
 TEST(AdminFaults, ConfigFileFaultsApplyAtStartAndOnSighup) {
   TempConfig file;
