@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "connection.h"
 #include "socket_ops.h"
@@ -24,6 +25,15 @@ constexpr int kFaultReadsPerTurn = 16;
 // After a close rule's FIN, input is read and dropped this long (closing with unread input
 // would turn the FIN into an RST), then the connection closes whatever the peer does.
 constexpr std::int64_t kDrainAfterFinNs = 2'000'000'000;
+
+// The worker's now_ns is when its loop turn began; bytes read later in the turn (from a
+// timer or a deferred resume) may have been sent after it, and a delay counted from it
+// would come out short. Release times are counted from the read itself.
+std::int64_t read_time_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -155,7 +165,7 @@ void Connection::fault_step() {
       bytes_read_ += got;
       last_active_ns_ = ctx_.now_ns;
       ctx_.stats->tcp_received_bytes.add(got);
-      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, ctx_.now_ns);
+      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, read_time_ns());
       f.held.push_back({release, std::string(ctx_.read_buffer, got), 0});
       f.held_bytes += got;
       if (!fault_pump()) return;
