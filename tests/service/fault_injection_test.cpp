@@ -150,7 +150,10 @@ TEST(FaultInjection, StalledConnectionsCountAgainstMaxConnections) {
   ASSERT_TRUE(c);
   const Ending e = read_to_end(c.get(), milliseconds(3000));
   EXPECT_TRUE(e.eof || e.reset) << "the third connection must be rejected";
-  EXPECT_EQ(metric(echod.admin_port(), R"(echod_connections_rejected_total{reason="max_connections"})"), 1);
+  // echod closes before it counts: wait for the counter rather than read it once.
+  EXPECT_TRUE(wait_until(
+      [&] { return metric(echod.admin_port(), R"(echod_connections_rejected_total{reason="max_connections"})") == 1; },
+      milliseconds(3000)));
 }
 
 TEST(FaultInjection, CorruptFlipsExactlyOneBytePerBlock) {
