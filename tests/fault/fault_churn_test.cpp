@@ -72,7 +72,8 @@ TEST(FaultChurn, RuleChurnUnderVerifiedLoadLeaksNothingAndCorruptsNothing) {
   EXPECT_GT(refused.load(), 0);
   EXPECT_GT(p.received, 1000u) << probe.out << probe.err;
   EXPECT_EQ(p.mismatches, 0u) << "wrong bytes without a corrupt rule that applies\n" << probe.out;
-  EXPECT_EQ(p.verified_bytes, p.received * 128);
+  // Every echoed message verified whole; messages cut short by close/reset verified so far.
+  EXPECT_GE(p.verified_bytes, p.received * 128);
 
   ASSERT_EQ(http_request(echod.admin_port(), "DELETE", "/faults", "",
                          {{"Authorization", std::string("Bearer ") + kToken}})
