@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-targets=(fuzz_duration fuzz_config fuzz_payload fuzz_http_frame fuzz_proxy_header fuzz_admin_request)
+targets=(fuzz_duration fuzz_config fuzz_payload fuzz_http_frame fuzz_proxy_header fuzz_fault_rules fuzz_admin_request)
 [ -n "$only" ] && targets=("$only")
 
 "$here/../scripts/deps.sh" build fuzz

@@ -15,6 +15,7 @@
 
 #include "http_front.h"
 #include "instance_identity.h"
+#include "fault_rules.h"
 #include "metrics.h"
 #include "runtime_update.h"
 #include "version.h"
@@ -36,7 +37,8 @@ constexpr std::chrono::seconds kStuckAfter{5};
 const std::map<std::string, std::vector<std::string>, std::less<>>& endpoints() {
   static const std::map<std::string, std::vector<std::string>, std::less<>> kEndpoints{
       {"/", {"GET"}},       {"/livez", {"GET"}},   {"/healthz", {"GET"}},
-      {"/readyz", {"GET"}}, {"/metrics", {"GET"}}, {"/config", {"GET", "PUT"}}};
+      {"/readyz", {"GET"}}, {"/metrics", {"GET"}}, {"/config", {"GET", "PUT"}},
+      {"/faults", {"GET", "PUT", "DELETE"}}};
   return kEndpoints;
 }
 
@@ -217,6 +219,14 @@ struct AdminServer::Impl {
     router.Put("/config", [this](const httplib::Request& req, httplib::Response& res) {
       put_config(req, res);
     });
+    router.Get("/faults",
+               [this](const httplib::Request&, httplib::Response& res) { get_faults(res); });
+    router.Put("/faults", [this](const httplib::Request& req, httplib::Response& res) {
+      put_faults(req, res, false);
+    });
+    router.Delete("/faults", [this](const httplib::Request& req, httplib::Response& res) {
+      put_faults(req, res, true);
+    });
   }
 
   void landing(httplib::Response& res) {
@@ -234,7 +244,8 @@ struct AdminServer::Impl {
                  {{"pod", identity.pod},
                   {"namespace", identity.pod_namespace},
                   {"node", identity.node}}},
-                {"endpoints", eps}});
+                {"endpoints", eps},
+                {"fault_rules", json::parse(fault_rules_to_json(store.runtime().faults))}});
   }
 
   void livez(httplib::Response& res) {
@@ -281,13 +292,15 @@ struct AdminServer::Impl {
 
   void get_config(httplib::Response& res) { reply_json(res, 200, effective_config()); }
 
-  void put_config(const httplib::Request& req, httplib::Response& res) {
+  /// The admin token rules of every change: 403 when none is configured, 401 when wrong.
+  /// True when the request may go on; otherwise the answer is written.
+  bool authorized(const httplib::Request& req, httplib::Response& res, const char* what) {
     const std::string token = store.current().admin_token;
     if (token.empty()) {
       reply_error(res, 403,
-                  "config changes are disabled: no admin token configured "
+                  "changes are disabled: no admin token configured "
                   "(--admin-token-file or ECHOD_ADMIN_TOKEN)");
-      return;
+      return false;
     }
     constexpr std::string_view kBearer = "Bearer ";
     const std::string auth = req.get_header_value("Authorization");
@@ -303,10 +316,16 @@ struct AdminServer::Impl {
       std::int64_t last = last_refusal_log_ms.load(std::memory_order_relaxed);
       if (now - last >= 1000 &&
           last_refusal_log_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-        logger.warn("PUT /config refused: bad or missing token", {{"remote", req.remote_addr}});
+        logger.warn(std::string(what) + " refused: bad or missing token",
+                    {{"remote", req.remote_addr}});
       }
-      return;
+      return false;
     }
+    return true;
+  }
+
+  void put_config(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res, "PUT /config")) return;
     std::lock_guard lock(put_mutex);
     Config next = store.current();
     std::optional<ConfigError> err = apply_json(next, req.body, JsonScope::kRuntime, "PUT /config");
@@ -319,6 +338,33 @@ struct AdminServer::Impl {
     }
     apply_runtime_settings(store, logger, next.runtime, "PUT /config");
     reply_json(res, 200, effective_config());
+  }
+
+  json faults_body() {
+    return {{"rules", json::parse(fault_rules_to_json(store.runtime().faults))}};
+  }
+
+  void get_faults(httplib::Response& res) { reply_json(res, 200, faults_body()); }
+
+  /// PUT replaces every rule (all or nothing), DELETE removes them all. New connections
+  /// (and datagrams) get the new rules; open connections keep the rule they were given.
+  void put_faults(const httplib::Request& req, httplib::Response& res, bool remove) {
+    const char* what = remove ? "DELETE /faults" : "PUT /faults";
+    if (!authorized(req, res, what)) return;
+    FaultRules rules;
+    if (!remove) {
+      if (auto err = parse_fault_rules_body(req.body, rules)) {
+        logger.warn(std::string(what) + " rejected, rules unchanged",
+                    {{"setting", err->setting}, {"reason", err->reason}});
+        reply_error(res, 400, err->reason, err->setting);
+        return;
+      }
+    }
+    std::lock_guard lock(put_mutex);
+    RuntimeSettings next = store.runtime();
+    next.faults = std::move(rules);
+    apply_runtime_settings(store, logger, next, what);
+    reply_json(res, 200, faults_body());
   }
 };
 

@@ -31,6 +31,7 @@ using prometheus::MetricType;
 
 constexpr std::size_t kRejectReasons = static_cast<std::size_t>(RejectReason::kCount);
 constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::kCount);
+constexpr std::size_t kFaultActions = static_cast<std::size_t>(FaultAction::kCount);
 constexpr std::size_t kBuckets = DurationHistogram::kBoundsSeconds.size() + 1;  // + the +Inf
 
 /// One row of ECHOD_WORKER_COUNTERS: where the counter lives and how it is exported.
@@ -52,6 +53,7 @@ struct Totals {
   std::array<std::uint64_t, kCounterCount> counters{};  // in kCounterRows order
   std::array<std::uint64_t, kRejectReasons> rejected{};
   std::array<std::uint64_t, kCloseReasons> closed{};
+  std::array<std::uint64_t, kFaultActions> faults{};
   std::array<std::uint64_t, kBuckets> duration_buckets{};  // not cumulative
   double duration_sum_seconds = 0;
 };
@@ -65,6 +67,7 @@ Totals sum_workers(const EchoServer& echo) {
     }
     for (std::size_t i = 0; i < kRejectReasons; ++i) t.rejected[i] += s.rejected[i].get();
     for (std::size_t i = 0; i < kCloseReasons; ++i) t.closed[i] += s.closed[i].get();
+    for (std::size_t i = 0; i < kFaultActions; ++i) t.faults[i] += s.faults_injected[i].get();
     for (std::size_t i = 0; i < kBuckets; ++i) {
       t.duration_buckets[i] += s.connection_duration.bucket(i);
     }
@@ -204,6 +207,16 @@ std::vector<MetricFamily> MetricsExporter::Impl::collect() const {
                                  "TCP connections closed, by reason.", "reason", kCloseReasonNames,
                                  t.closed));
   out.push_back(duration_histogram(t));
+  out.push_back(labelled_counter(
+      "echod_faults_injected_total",
+      "Faults injected by fault rules, by action: delay, bandwidth and corrupt per connection "
+      "given the rule, refuse per connection, close, reset and stall when they happen, drop "
+      "per datagram.",
+      "action", kFaultActionNames, t.faults));
+  out.push_back(single("echod_fault_rules",
+                       "Fault-injection rules active now (PUT /faults, config key faults); "
+                       "0 in production.",
+                       kGauge, static_cast<double>(store.runtime().faults.rules.size())));
 
   constexpr std::array<std::string_view, 2> kResults{"success", "failure"};
   out.push_back(labelled_counter("echod_config_reloads_total", "SIGHUP config reloads, by result.",

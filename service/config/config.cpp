@@ -164,6 +164,16 @@ Reason read_token_file(Config& c, std::string_view path) {
   return std::nullopt;
 }
 
+// The rule grammar lives in fault_rules.cpp; the error names the field inside the list.
+Reason set_faults(Config& c, std::string_view text) {
+  FaultRules next;
+  if (auto err = parse_fault_rule_list(text, "faults", next)) {
+    return (err->setting.empty() ? std::string() : err->setting + ": ") + err->reason;
+  }
+  c.runtime.faults = std::move(next);
+  return std::nullopt;
+}
+
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       string_setting({"listen", "--listen", "ECHOD_LISTEN",
@@ -235,6 +245,11 @@ const std::vector<Setting>& settings() {
                      [](const Config& c) {
                        return std::string(c.log_format == LogFormat::kJson ? "json" : "text");
                      }),
+      Setting{{"faults", "--faults", "ECHOD_FAULTS",
+               "fault-injection rules, a JSON array (see GET /faults); [] = none", true},
+              [](Config& c, std::string_view t) { return set_faults(c, t); },
+              [](Config& c, const json& j) { return set_faults(c, j.dump()); },
+              [](const Config& c) { return json::parse(fault_rules_to_json(c.runtime.faults)); }},
       string_setting({"admin_token_file", "--admin-token-file", "ECHOD_ADMIN_TOKEN_FILE",
                       "file holding the bearer token for PUT /config (env ECHOD_ADMIN_TOKEN "
                       "holds the token itself)",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "duration.h"
+#include "fault_rules.h"
 
 namespace echod {
 
@@ -38,6 +39,7 @@ struct RuntimeSettings {
   Duration shutdown_delay = Duration{0};
   Duration drain_timeout = std::chrono::seconds(20);
   LogLevel log_level = LogLevel::kInfo;
+  FaultRules faults;  // fault injection; empty = none (the echo path pays nothing)
   bool operator==(const RuntimeSettings&) const = default;
 };
 

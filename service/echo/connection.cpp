@@ -16,9 +16,9 @@ namespace {
 // others. Low values cost bulk streams an extra epoll_wait per few reads.
 constexpr int kReadsPerTurn = 16;
 
-bool is_peer_gone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
-
 }  // namespace
+
+bool is_peer_gone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
 
 Connection::Connection(ConnectionContext& ctx, int fd)
     : ctx_(ctx), fd_(fd), opened_ns_(ctx.now_ns), last_active_ns_(ctx.now_ns) {}
@@ -27,7 +27,12 @@ Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Connection::on_events(std::uint32_t events) {
+Connection::Connection(ConnectionContext& ctx, int fd, std::unique_ptr<FaultedIo> fault)
+    : Connection(ctx, fd) {
+  fault_ = std::move(fault);
+}
+
+void Connection::plain_events(std::uint32_t events) {
   if (events & EPOLLERR) {
     int err = 0;
     socklen_t len = sizeof err;

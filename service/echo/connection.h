@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "event_loop.h"
+#include "fault.h"
 #include "worker_stats.h"
 
 namespace echod {
@@ -25,6 +26,8 @@ struct ConnectionContext {
   virtual void release(Connection& c, CloseReason reason) = 0;
   /// The connection used its per-turn share and must be resumed at the next turn.
   virtual void defer(Connection& c) = 0;
+  /// A faulted connection wants on_fault_timer() at `when_ns` (or soon after).
+  virtual void arm_timer(Connection& c, std::int64_t when_ns) = 0;
 
  protected:
   ~ConnectionContext() = default;
@@ -40,6 +43,8 @@ struct ConnectionContext {
 class Connection final : public Watcher {
  public:
   Connection(ConnectionContext& ctx, int fd);
+  /// A connection under a fault rule (chosen at accept); `fault` may not be null.
+  Connection(ConnectionContext& ctx, int fd, std::unique_ptr<FaultedIo> fault);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -50,12 +55,27 @@ class Connection final : public Watcher {
   std::size_t pending_bytes() const { return pending_len_; }
   std::uint64_t bytes_echoed() const { return bytes_read_; }
 
-  void on_events(std::uint32_t events) override;
+  void on_events(std::uint32_t events) override {
+    // The only cost of fault injection on the plain path: a pointer that is null.
+    if (fault_) [[unlikely]] {
+      fault_events(events);
+      return;
+    }
+    plain_events(events);
+  }
   /// Resumes reading after defer(), unless an event since then left bytes pending (those
   /// must reach the peer before anything read later).
   void resume() {
+    if (fault_) [[unlikely]] {
+      fault_step();
+      return;
+    }
     if (pending_len_ == 0) read_and_echo(false);
   }
+  bool faulted() const { return fault_ != nullptr; }
+  std::uint64_t fault_serial() const { return fault_ ? fault_->serial : 0; }
+  /// A timer armed through ConnectionContext::arm_timer fired (`when_ns` as armed).
+  void on_fault_timer(std::int64_t when_ns);
   /// Closes now, counting `reason`; the context releases (destroys) this connection.
   void close(CloseReason reason);
   /// Shutdown: one last non-blocking attempt to send what is pending, then close.
@@ -67,6 +87,16 @@ class Connection final : public Watcher {
   bool deferred = false;
 
  private:
+  void plain_events(std::uint32_t events);
+  // The faulted path (connection_faulted.cpp): read into held chunks, send what is due,
+  // end by the fault's rule. Idempotent: every event and timer just calls it again.
+  void fault_events(std::uint32_t events);
+  void fault_step();
+  void fault_discard_input();
+  bool fault_pump();  // false: the connection closed (and `this` is gone)
+  void fault_end();
+  void fault_arm();
+
   // Reads and echoes until the socket is drained, the turn's budget is used, or the peer
   // stops reading. `hangup`: the peer's FIN may be queued, so read on to EOF or EAGAIN.
   void read_and_echo(bool hangup);
@@ -86,6 +116,7 @@ class Connection final : public Watcher {
   std::uint64_t bytes_read_ = 0;
   std::int64_t opened_ns_;
   std::int64_t last_active_ns_;
+  std::unique_ptr<FaultedIo> fault_;  // null: no fault rule (the plain path)
 };
 
 }  // namespace echod

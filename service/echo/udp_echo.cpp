@@ -16,8 +16,8 @@ std::uint16_t source_port(const sockaddr_storage& ss) {
 
 }  // namespace
 
-UdpEcho::UdpEcho(int fd, WorkerStats& stats)
-    : fd_(fd), stats_(stats), buffers_(new char[kBatch * kMaxDatagram]) {
+UdpEcho::UdpEcho(int fd, WorkerStats& stats, const RuntimeSettings& settings, FaultRng& rng)
+    : fd_(fd), stats_(stats), settings_(settings), rng_(rng), buffers_(new char[kBatch * kMaxDatagram]) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     iov_[i] = {buffers_.get() + i * kMaxDatagram, kMaxDatagram};
   }
@@ -37,12 +37,19 @@ void UdpEcho::on_events(std::uint32_t) {
     const int got = ::recvmmsg(fd_, in_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (got <= 0) return;  // EAGAIN: level-triggered, the next datagram wakes us again
     unsigned keep = 0;
+    const bool faults = !settings_.faults.rules.empty();
     for (int i = 0; i < got; ++i) {
       const std::size_t len = in_[i].msg_len;
       stats_.udp_received_bytes.add(len);
       if (source_port(peers_[i]) < kFirstUnprivilegedPort) {
         stats_.udp_dropped_privileged.add();
         continue;
+      }
+      if (faults) [[unlikely]] {
+        if (choose_fault_rule(settings_.faults, FaultListener::kUdp, &peers_[i], rng_)) {
+          stats_.count_fault(FaultAction::kDrop);  // the only action for datagrams
+          continue;
+        }
       }
       out_iov_[keep] = {iov_[i].iov_base, len};
       out_[keep].msg_hdr = {};

@@ -4,7 +4,9 @@
 #include <array>
 #include <memory>
 
+#include "config.h"
 #include "event_loop.h"
+#include "fault.h"
 #include "worker_stats.h"
 
 namespace echod {
@@ -19,7 +21,8 @@ class UdpEcho final : public Watcher {
   static constexpr std::size_t kBatch = 8;
   static constexpr std::size_t kMaxDatagram = 65536;
 
-  UdpEcho(int fd, WorkerStats& stats);
+  /// `settings` (the worker's copy) and `rng` are read for fault rules (drop) per datagram.
+  UdpEcho(int fd, WorkerStats& stats, const RuntimeSettings& settings, FaultRng& rng);
   ~UdpEcho();
   UdpEcho(const UdpEcho&) = delete;
   UdpEcho& operator=(const UdpEcho&) = delete;
@@ -30,6 +33,8 @@ class UdpEcho final : public Watcher {
  private:
   int fd_;
   WorkerStats& stats_;
+  const RuntimeSettings& settings_;
+  FaultRng& rng_;
   std::unique_ptr<char[]> buffers_;  // kBatch datagrams of kMaxDatagram bytes
   std::array<mmsghdr, kBatch> in_{};
   std::array<mmsghdr, kBatch> out_{};

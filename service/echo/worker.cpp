@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <random>
 
 #include "socket_ops.h"
 
@@ -39,7 +40,11 @@ int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 }  // namespace
 
 Worker::Worker(std::size_t id, WorkerShared& shared)
-    : id_(id), shared_(shared), read_buffer_(new char[kReadBufferSize]) {
+    : id_(id),
+      shared_(shared),
+      read_buffer_(new char[kReadBufferSize]),
+      fault_rng_(std::random_device{}() ^ (std::uint64_t{id} << 32) ^
+                 static_cast<std::uint64_t>(steady_now_ns())) {
   read_buffer = read_buffer_.get();
   read_buffer_size = kReadBufferSize;
   ConnectionContext::stats = &stats_;
@@ -70,7 +75,7 @@ std::optional<std::string> Worker::bind(const Endpoint& at, bool udp) {
     udp_at.port = net::local_port(listen_fd_);
     const int ufd = net::bind_udp(udp_at, &error);
     if (ufd < 0) return error;
-    udp_ = std::make_unique<UdpEcho>(ufd, stats_);
+    udp_ = std::make_unique<UdpEcho>(ufd, stats_, settings_, fault_rng_);
     loop_.add(ufd, EPOLLIN, udp_.get());
   }
   return std::nullopt;
@@ -88,6 +93,7 @@ void Worker::run() {
     if (shared_.store.version() != settings_version_) refresh_settings();
     loop_.dispatch(ready);
     run_deferred();
+    if (!timers_.empty()) run_timers();
     if (accepting_paused_) resume_accepting_if_due();
     if (now_ns >= next_sweep_ns_) sweep();
   }
@@ -97,6 +103,7 @@ int Worker::wait_timeout_ms() const {
   if (!deferred_.empty()) return 0;
   std::int64_t until = next_sweep_ns_ - steady_now_ns();
   if (accepting_paused_) until = std::min(until, resume_accepting_ns_ - now_ns);
+  if (!timers_.empty()) until = std::min(until, timers_.next_ns() - steady_now_ns());
   until = std::clamp<std::int64_t>(until, 0, kMaxTurnNs);
   return static_cast<int>((until + 999'999) / 1'000'000);
 }
@@ -136,8 +143,25 @@ void Worker::admit(int fd) {
     stats_.count_reject(RejectReason::kMaxConnections);
     return;
   }
-  auto* c = new Connection(*this, fd);
+  Connection* c = nullptr;
+  if (!settings_.faults.rules.empty()) [[unlikely]] {
+    bool refused = false;
+    std::unique_ptr<FaultedIo> fault = choose_fault(fd, &refused);
+    if (refused) {
+      ::close(fd);  // accepted and closed at once: a sick backend behind a ready probe
+      stats_.accepted.add();
+      shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    if (fault) {
+      const std::uint64_t serial = fault->serial;
+      c = new Connection(*this, fd, std::move(fault));
+      faulted_[serial] = c;
+    }
+  }
+  if (c == nullptr) c = new Connection(*this, fd);
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c)) {
+    if (c->faulted()) faulted_.erase(c->fault_serial());
     delete c;  // closes fd
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
     stats_.count_reject(RejectReason::kAcceptError);
@@ -186,9 +210,42 @@ void Worker::resume_accepting_if_due() {
   if (listen_fd_ >= 0) loop_.add(listen_fd_, EPOLLIN, &listener_);
 }
 
+std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, bool* refused) {
+  sockaddr_storage peer{};
+  const sockaddr_storage* from = nullptr;
+  if (faults_need_peer_) {
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) from = &peer;
+  }
+  const FaultRule* rule = choose_fault_rule(settings_.faults, FaultListener::kTcp, from, fault_rng_);
+  if (rule == nullptr) return nullptr;
+  if (rule->action == FaultAction::kRefuse) {
+    stats_.count_fault(FaultAction::kRefuse);
+    *refused = true;
+    return nullptr;
+  }
+  auto io = std::make_unique<FaultedIo>();
+  io->fault = make_fault(*rule, now_ns, fault_rng_);
+  io->serial = next_fault_serial_++;
+  // Faults that change every echo count once per connection; close, reset and stall count
+  // when they happen.
+  if (io->fault->ending == FaultEnding::kNone) stats_.count_fault(rule->action);
+  return io;
+}
+
+void Worker::arm_timer(Connection& c, std::int64_t when_ns) { timers_.push(when_ns, c.fault_serial()); }
+
+void Worker::run_timers() {
+  timers_.run_due(now_ns, [this](const TimerHeap::Timer& t) {
+    const auto it = faulted_.find(t.key);
+    if (it != faulted_.end()) it->second->on_fault_timer(t.when_ns);  // may close it
+  });
+}
+
 void Worker::refresh_settings() {
   settings_version_ = shared_.store.version();
   settings_ = shared_.store.runtime();
+  faults_need_peer_ = fault_rules_need_peer(settings_.faults);
   // The sweep runs often enough to close idle and old connections within a quarter of
   // their limit, and at least once a second.
   std::int64_t interval = kMaxTurnNs;
@@ -243,6 +300,7 @@ void Worker::release(Connection& c, CloseReason reason) {
   last->index = c.index;
   connections_.pop_back();
   if (c.deferred) std::erase(deferred_, &c);
+  if (c.faulted()) [[unlikely]] faulted_.erase(c.fault_serial());
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
 }

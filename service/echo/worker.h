@@ -4,13 +4,16 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "config.h"
 #include "config_store.h"
 #include "connection.h"
 #include "event_loop.h"
+#include "fault.h"
 #include "logger.h"
+#include "timer_heap.h"
 #include "udp_echo.h"
 #include "worker_stats.h"
 
@@ -71,6 +74,9 @@ class Worker final : private ConnectionContext {
   void refresh_settings();
   void sweep();
   void run_deferred();
+  void run_timers();
+  // The fault rule for a new connection; refuse and reset-at-accept are done here.
+  std::unique_ptr<FaultedIo> choose_fault(int fd, bool* refused);
   int wait_timeout_ms() const;
   // Runs `task` on the loop thread and waits for it (before start(): runs it here).
   void run_on_loop(const std::function<void()>& task);
@@ -78,6 +84,7 @@ class Worker final : private ConnectionContext {
   // ConnectionContext
   void release(Connection& c, CloseReason reason) override;
   void defer(Connection& c) override;
+  void arm_timer(Connection& c, std::int64_t when_ns) override;
 
   std::size_t id_;
   WorkerShared& shared_;
@@ -93,6 +100,11 @@ class Worker final : private ConnectionContext {
   std::vector<Connection*> connections_;
   std::vector<Connection*> deferred_;
   RuntimeSettings settings_;
+  FaultRng fault_rng_;
+  bool faults_need_peer_ = false;
+  TimerHeap timers_;                                      // faulted connections only
+  std::unordered_map<std::uint64_t, Connection*> faulted_;  // by FaultedIo::serial
+  std::uint64_t next_fault_serial_ = 1;
   std::uint64_t settings_version_ = 0;
   std::int64_t sweep_interval_ns_ = 1'000'000'000;
   std::int64_t next_sweep_ns_ = 0;

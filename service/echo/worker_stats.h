@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "fault_rules.h"
+
 namespace echod {
 
 /// A counter with one writer thread and any number of reader threads.
@@ -30,10 +32,12 @@ enum class CloseReason : std::size_t {
   kByteLimit,    // echoed max-connection-bytes
   kError,        // socket error other than a reset
   kShutdown,     // still open when the drain deadline passed
+  kFault,        // ended by a fault rule (close, reset)
   kCount
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::kCount)>
-    kCloseReasonNames{"client", "idle_timeout", "lifetime", "byte_limit", "error", "shutdown"};
+    kCloseReasonNames{"client", "idle_timeout", "lifetime", "byte_limit", "error", "shutdown",
+                      "fault"};
 
 enum class RejectReason : std::size_t {
   kMaxConnections,  // max-connections reached
@@ -93,12 +97,14 @@ struct alignas(64) WorkerStats {
 #undef ECHOD_DECLARE_COUNTER
   std::array<LocalCounter, static_cast<std::size_t>(RejectReason::kCount)> rejected{};
   std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
+  std::array<LocalCounter, static_cast<std::size_t>(FaultAction::kCount)> faults_injected{};
   DurationHistogram connection_duration;
   /// steady_clock nanoseconds of the loop's last turn; /livez compares it with now.
   std::atomic<std::int64_t> heartbeat_ns{0};
 
   void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
   void count_reject(RejectReason r) { rejected[static_cast<std::size_t>(r)].add(); }
+  void count_fault(FaultAction a) { faults_injected[static_cast<std::size_t>(a)].add(); }
 };
 
 }  // namespace echod

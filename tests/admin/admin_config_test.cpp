@@ -12,6 +12,7 @@
 #include "admin_client.h"
 #include "echod_process.h"
 #include "net_helpers.h"
+#include "temp_config.h"
 
 namespace echod::test {
 namespace {
@@ -28,27 +29,6 @@ json get_config(std::uint16_t port) {
   EXPECT_EQ(r.status, 200);
   return json::parse(r.body);
 }
-
-/// A config file in a fresh temporary directory, removed with the object.
-class TempConfig {
- public:
-  TempConfig() {
-    char tmpl[] = "/tmp/echod-admin-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/echod.json";
-  }
-  ~TempConfig() { std::filesystem::remove_all(dir_); }
-  void write(const std::string& text) const {
-    const std::string tmp = path_ + ".tmp";
-    std::ofstream(tmp) << text;
-    std::filesystem::rename(tmp, path_);  // the reader never sees half a file
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string dir_;
-  std::string path_;
-};
 
 TEST(AdminConfig, GetConfigShowsEffectiveSettingsAndNeverTheToken) {
   EchodProcess echod({"--max-connections", "123"}, {{"ECHOD_ADMIN_TOKEN", kToken}});

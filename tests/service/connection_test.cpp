@@ -27,6 +27,7 @@ class FakeWorker final : public ConnectionContext {
     delete &c;
   }
   void defer(Connection&) override { ++defers; }
+  void arm_timer(Connection&, std::int64_t) override {}
 
   RuntimeSettings runtime;
   WorkerStats worker_stats;

@@ -12,36 +12,6 @@
 namespace echod::test {
 namespace {
 
-Fd udp_socket(std::uint16_t local_port = 0) {
-  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(local_port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return Fd();
-  int big = 1 << 20;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  return fd;
-}
-
-void send_to(int fd, std::uint16_t port, const std::string& data) {
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
-}
-
-std::optional<std::string> recv_datagram(int fd, milliseconds timeout) {
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-  std::string buf(70000, '\0');
-  const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-  if (n < 0) return std::nullopt;
-  buf.resize(static_cast<std::size_t>(n));
-  return buf;
-}
-
 TEST(UdpEcho, EchoesDatagramsWholeAndInOrder) {
   EchodProcess echod({"--udp", "--workers", "1"});
   Fd fd = udp_socket();

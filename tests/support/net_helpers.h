@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace echod::test {
@@ -46,6 +47,12 @@ std::string recv_exact(int fd, std::size_t n, milliseconds timeout = millisecond
 bool wait_for_eof(int fd, milliseconds timeout = milliseconds(5000));
 /// Reads whatever is there until EOF, error or `timeout`.
 std::string recv_until_eof(int fd, milliseconds timeout = milliseconds(5000));
+/// A UDP socket bound to 127.0.0.1:`local_port` (0: ephemeral) with a 1 MiB receive buffer.
+Fd udp_socket(std::uint16_t local_port = 0);
+/// Sends one datagram to 127.0.0.1:port.
+void send_to(int fd, std::uint16_t port, const std::string& data);
+/// The next datagram within `timeout`, or nullopt.
+std::optional<std::string> recv_datagram(int fd, milliseconds timeout);
 /// Deterministic pseudo-random bytes, all 256 values possible.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 /// Polls `condition` every few milliseconds until it holds or `timeout` passes.

@@ -1,0 +1,74 @@
+#include "fault.h"
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "fault_bandwidth.h"
+#include "fault_corrupt.h"
+#include "fault_cutoff.h"
+#include "fault_delay.h"
+
+namespace echod {
+namespace {
+
+std::int64_t ns(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+
+bool source_matches(const Cidr& cidr, const sockaddr_storage* peer) {
+  if (peer == nullptr) return false;
+  if (peer->ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(*peer);
+    return cidr.contains(false, reinterpret_cast<const std::uint8_t*>(&a.sin_addr));
+  }
+  if (peer->ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(*peer);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&a.sin6_addr);
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) return cidr.contains(false, b + 12);
+    return cidr.contains(true, b);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool fault_rules_need_peer(const FaultRules& rules) {
+  for (const FaultRule& r : rules.rules) {
+    if (r.source) return true;
+  }
+  return false;
+}
+
+const FaultRule* choose_fault_rule(const FaultRules& rules, FaultListener kind,
+                                   const sockaddr_storage* peer, FaultRng& rng) {
+  for (const FaultRule& r : rules.rules) {
+    if ((r.action == FaultAction::kDrop) != (kind == FaultListener::kUdp)) continue;
+    if (r.listener != FaultListener::kAny && r.listener != kind) continue;
+    if (r.source && !source_matches(*r.source, peer)) continue;
+    if (r.probability < 1.0 && !(rng.uniform() < r.probability)) continue;
+    return &r;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Fault> make_fault(const FaultRule& rule, std::int64_t now_ns, FaultRng& rng) {
+  switch (rule.action) {
+    case FaultAction::kDelay:
+      return std::make_unique<DelayFault>(ns(rule.delay), ns(rule.jitter), rng);
+    case FaultAction::kBandwidth:
+      return std::make_unique<BandwidthFault>(rule.bytes_per_second, now_ns);
+    case FaultAction::kCorrupt:
+      return std::make_unique<CorruptFault>(rule.every_bytes);
+    case FaultAction::kClose:
+    case FaultAction::kReset:
+    case FaultAction::kStall:
+      return std::make_unique<CutoffFault>(rule, now_ns);
+    case FaultAction::kRefuse:
+    case FaultAction::kDrop:
+    case FaultAction::kCount:
+      break;
+  }
+  return nullptr;
+}
+
+}  // namespace echod

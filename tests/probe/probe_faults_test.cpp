@@ -1,0 +1,91 @@
+// echo-probe against a real echod under each fault rule: every fault shows up as the
+// failure class a user would expect (issue 13).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "echod_process.h"
+#include "run_command.h"
+
+namespace echo_probe::test {
+namespace {
+
+using json = nlohmann::json;
+using echod::test::EchodProcess;
+
+json probe_under(const std::string& rules, const std::vector<std::string>& args,
+                 std::vector<std::string> echod_args = {}) {
+  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
+  EchodProcess echod(echod_args);
+  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
+  full.insert(full.end(), args.begin(), args.end());
+  const CommandResult r = run_probe(full);
+  try {
+    return json::parse(r.out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON: " << r.out << r.err;
+    return json::object();
+  }
+}
+
+int cls(const json& j, const char* name) { return j["error_classes"].value(name, -1); }
+
+TEST(ProbeUnderFaults, ResetIsClassedReset) {
+  const json j = probe_under(R"([{"action":"reset"}])", {"-n", "3"});
+  EXPECT_EQ(cls(j, "reset"), 1) << j.dump();
+  EXPECT_EQ(j["errors"], 1);
+}
+
+TEST(ProbeUnderFaults, StallIsClassedTimeout) {
+  const json j = probe_under(R"([{"action":"stall","after_bytes":128}])",
+                             {"-n", "5", "-s", "64", "--timeout", "500ms"});
+  EXPECT_EQ(cls(j, "timeout"), 1) << j.dump();
+  EXPECT_EQ(j["received"], 2);  // 128 bytes were echoed before the stall
+}
+
+TEST(ProbeUnderFaults, CloseIsClassedClosed) {
+  const json j = probe_under(R"([{"action":"close","after_bytes":100}])", {"-n", "5", "-s", "64"});
+  EXPECT_EQ(cls(j, "closed"), 1) << j.dump();
+  EXPECT_EQ(j["received"], 1);
+  EXPECT_EQ(cls(j, "reset"), 0);
+}
+
+TEST(ProbeUnderFaults, CorruptIsClassedMismatch) {
+  const json j = probe_under(R"([{"action":"corrupt","every_bytes":100}])", {"-n", "5", "-s", "64"});
+  EXPECT_EQ(cls(j, "mismatch"), 1) << j.dump();
+  EXPECT_EQ(j["received"], 1);  // the flipped byte is the 100th: in the second message
+}
+
+TEST(ProbeUnderFaults, RefuseIsClassedClosedOrReset) {
+  const json j = probe_under(R"([{"action":"refuse"}])", {"-n", "1"});
+  EXPECT_EQ(cls(j, "closed") + cls(j, "reset"), 1) << j.dump();
+}
+
+TEST(ProbeUnderFaults, DelayShowsAsLatency) {
+  const json j = probe_under(R"([{"action":"delay","delay":"200ms"}])", {"-n", "3"});
+  EXPECT_EQ(j["errors"], 0) << j.dump();
+  EXPECT_EQ(j["received"], 3);
+  EXPECT_GE(j["latency_us"]["min"].get<double>(), 200000.0);
+}
+
+TEST(ProbeUnderFaults, BandwidthShowsAsThroughput) {
+  // 20 messages of 1000 bytes at 10 kB/s: about 2 s, and every byte verified.
+  const json j = probe_under(R"([{"action":"bandwidth","bytes_per_second":10000}])",
+                             {"-n", "20", "-s", "1000"});
+  EXPECT_EQ(j["errors"], 0) << j.dump();
+  EXPECT_EQ(j["verified_bytes"], 20000);
+  EXPECT_GE(j["duration_s"].get<double>(), 1.5);
+  EXPECT_LE(j["duration_s"].get<double>(), 5.0);
+}
+
+TEST(ProbeUnderFaults, UdpDropIsClassedTimeout) {
+  EchodProcess echod({"--udp", "--faults", R"([{"action":"drop"}])"});
+  const CommandResult r = run_probe(
+      {"udp", loopback(echod.echo_port()), "-n", "3", "--timeout", "300ms", "--json", "-q"});
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["received"], 0) << r.out;
+  EXPECT_EQ(cls(j, "timeout"), 3) << r.out;
+}
+
+}  // namespace
+}  // namespace echo_probe::test
