@@ -14,7 +14,7 @@ promtool --version 2>&1 | head -n 1
 (cd "$dir" && promtool test rules echod-rules.test.yml)
 
 for alert in EchodDown EchodConnectionsRejected EchodConfigReloadFailed EchodDrainTooLong \
-  EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
+  EchodFaultsActive EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
   grep -q "alert: $alert$" "$dir/echod-rules.yml" || die "rule $alert missing"
   grep -q "alertname: $alert$" "$dir/echod-rules.test.yml" || die "no unit test for $alert"
 done
