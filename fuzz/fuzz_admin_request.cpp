@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,35 +77,43 @@ constexpr auto kStall = std::chrono::seconds(10);
 
 /// Client-side TIME-WAIT budget. The client half-closes first (that is how one input ends),
 /// so every exchange leaves one TIME-WAIT socket on the client for 60 s (TCP_TIMEWAIT_LEN).
-/// Unbounded, thousands of inputs a second hold every ephemeral port of the machine: our
-/// own connect() fails, and so does any other program's bind(port 0). At most this many
-/// connections are closed in any 60 s window; beyond, the next input waits.
-constexpr auto kTimeWaitLength = std::chrono::seconds(60);
+/// Unbounded (4,500 inputs/s here), they would hold every ephemeral port of the machine
+/// within seconds: any program's bind() to port 0 then fails (and our own connect() where
+/// tcp_tw_reuse is off). So connections are paced by a token bucket: at most the budget
+/// (default half the ephemeral range) in any 60 s window, a burst of an eighth of it, the
+/// rest spread evenly. One input never waits more than a few milliseconds, far below
+/// libFuzzer's -timeout.
+constexpr double kTimeWaitSeconds = 60;
 
-std::size_t time_wait_budget() {
+double time_wait_budget() {
   if (const char* env = std::getenv("ECHOD_FUZZ_TIME_WAIT_BUDGET")) {
-    return std::max<std::size_t>(1, std::strtoul(env, nullptr, 10));
+    return std::max(16.0, std::strtod(env, nullptr));
   }
-  // Half of the ephemeral range (28,232 ports by default): leaves the rest to everyone else.
   unsigned low = 32768, high = 60999;
   if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
     if (std::fscanf(f, "%u %u", &low, &high) != 2) low = 32768, high = 60999;
     std::fclose(f);
   }
-  return std::max<std::size_t>(1000, (high - low + 1) / 2);
+  return std::max(1000.0, (high - low + 1) / 2.0);
 }
 
-/// Waits until one more connection fits in the TIME-WAIT budget, then counts it.
+/// Waits until one more connection fits in the TIME-WAIT budget, then takes it.
 void take_time_wait_slot() {
-  static const std::size_t budget = time_wait_budget();
-  static std::deque<Clock::time_point> closes;  // one fuzzing thread: no lock needed
+  static const double budget = time_wait_budget();
+  static const double burst = budget / 8;
+  static const double per_second = (budget - burst) / kTimeWaitSeconds;
+  static double tokens = burst;  // one fuzzing thread: no lock needed
+  static Clock::time_point last = Clock::now();
   const auto now = Clock::now();
-  while (!closes.empty() && now - closes.front() >= kTimeWaitLength) closes.pop_front();
-  if (closes.size() >= budget) {
-    std::this_thread::sleep_until(closes.front() + kTimeWaitLength);  // restarts on EINTR
-    closes.pop_front();
+  tokens = std::min(burst, tokens + per_second * std::chrono::duration<double>(now - last).count());
+  last = now;
+  if (tokens < 1) {
+    const auto wait = std::chrono::duration<double>((1 - tokens) / per_second);
+    std::this_thread::sleep_for(wait);  // resumes after EINTR
+    last = now + std::chrono::duration_cast<Clock::duration>(wait);
+    tokens = 1;
   }
-  closes.push_back(Clock::now());
+  tokens -= 1;
 }
 
 /// poll() for `events` until `deadline` on the monotonic clock. libFuzzer's -timeout arms a
