@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernel_drops.h"
+
 namespace echod::test {
 
 struct HttpReply {
@@ -32,6 +34,42 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
 inline HttpReply http_get(std::uint16_t port, const std::string& path) {
   return http_request(port, "GET", path);
 }
+/// One probe the way the kubelet makes it: a fresh connection, one GET with Connection:
+/// close, the answer read to EOF; with how it went, so a failure can be told apart (a SYN
+/// the kernel dropped shows as a connect that took 1 s or more: the first SYN retransmit).
+struct ProbeOutcome {
+  enum class Kind {
+    kAnswered,            // a parsable answer (any status) then EOF
+    kConnectFailed,       // connect() failed at once (error)
+    kConnectTimedOut,     // no handshake within the timeout
+    kReset,               // ECONNRESET/EPIPE before the whole answer
+    kClosedWithoutAnswer, // EOF before a parsable answer
+    kTimedOut,            // connected, but no whole answer and EOF within the timeout
+  };
+  Kind kind = Kind::kTimedOut;
+  int error = 0;  // errno of a failed connect, send or recv
+  int status = 0;
+  double connect_ms = 0;  // connect() call to established
+  double total_ms = 0;    // connect() call to EOF (or the failure)
+  std::size_t received = 0;
+  bool ok() const { return kind == Kind::kAnswered && status == 200; }
+  /// A connect that waited for a SYN retransmit (the kernel's first one is after 1 s).
+  bool syn_retransmitted() const { return connect_ms >= 900; }
+  /// "connect timed out after 5000.0 ms" / "answered 503 in 2.1 ms (connect 0.1 ms)" ...
+  std::string describe() const;
+};
+/// Probes `path`; `timeout` bounds the connect and, separately, the answer.
+ProbeOutcome probe_once(std::uint16_t port, const std::string& path,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+/// Whose fault probes that failed (or were too slow) were, as the first words of a failure
+/// message: "MACHINE: the kernel dropped the SYN ..." when their connects waited for a SYN
+/// retransmit while the kernel counted drops elsewhere than at echod's admin listener;
+/// "ECHOD: ..." otherwise (a wrong or missing answer, or echod's listener overflowing).
+/// Lists every probe. Empty when `bad` is.
+std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
+                         const ListenQueueWatch& admin_queue);
+
 /// Splits a raw HTTP answer (status line, headers, body) as read until EOF.
 HttpReply parse_reply(const std::string& raw);
 

@@ -1,0 +1,51 @@
+#pragma once
+// What the kernel dropped or retransmitted while a test ran, so a probe that failed because
+// the machine lost its SYN is reported as that, and not taken for (or hidden as) echod's fault.
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+namespace echod::test {
+
+/// Counters of the test's network namespace (shared with every other program in it):
+/// /proc/net/netstat TcpExt and /proc/net/stat/nf_conntrack, summed over CPUs.
+struct KernelDrops {
+  std::uint64_t listen_overflows = 0;  // a listener's accept queue was full: SYN or ACK dropped
+  std::uint64_t listen_drops = 0;      // every drop at a listener (overflows included)
+  std::uint64_t req_queue_drops = 0;   // SYN queue full and no SYN cookies: SYN dropped
+  std::uint64_t syn_retransmits = 0;   // SYNs and SYN-ACKs sent again (one was lost or dropped)
+  std::uint64_t conntrack_drops = 0;   // conntrack table full or insert failed: packet dropped
+
+  static KernelDrops now();
+  KernelDrops operator-(const KernelDrops& before) const;
+  /// True when a drop counter moved (SYN retransmits alone are only a symptom).
+  bool dropped() const { return listen_drops + req_queue_drops + conntrack_drops > 0; }
+  /// "ListenOverflows +3 ListenDrops +3 ... " for failure messages.
+  std::string describe() const;
+};
+
+/// Samples the accept queue of the listener on 127.0.0.1/[::]:port (/proc/net/tcp{,6}) every
+/// 2 ms on a thread of its own, keeping the deepest it saw, until destroyed.
+class ListenQueueWatch {
+ public:
+  explicit ListenQueueWatch(std::uint16_t port);
+  ~ListenQueueWatch();
+  ListenQueueWatch(const ListenQueueWatch&) = delete;
+  ListenQueueWatch& operator=(const ListenQueueWatch&) = delete;
+  /// Deepest accept queue seen so far.
+  int deepest() const { return deepest_.load(); }
+  /// The listener's backlog (ss Send-Q), read once at start; -1 if unknown.
+  int backlog() const { return backlog_; }
+  /// True when the queue was seen beyond its backlog: the kernel drops SYNs then.
+  bool overflowed() const { return backlog_ >= 0 && deepest_.load() > backlog_; }
+
+ private:
+  std::uint16_t port_;
+  int backlog_ = -1;
+  std::atomic<int> deepest_{0};
+  std::atomic<bool> stop_{false};
+  std::thread sampler_;
+};
+
+}  // namespace echod::test
