@@ -30,6 +30,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The admin listener's accept queue, as deep as the echo port's (socket_ops.cpp; the kernel
+/// caps it at net.core.somaxconn). 128 overflowed under slowloris churn on a busy machine:
+/// each evicted slow client reconnects at once, the kernel then drops the next SYN (or the
+/// handshake's ACK) and a kubelet probe waits for the 1 s SYN retransmit, past its timeout.
+constexpr int kListenBacklog = 4096;
+
 /// One admin connection. Owned by the I/O thread while it reads, by a lane while served.
 struct Connection {
   int fd = -1;
@@ -449,7 +455,7 @@ std::optional<std::string> HttpFront::bind(const std::string& host, std::uint16_
       if (ai->ai_family == AF_INET6 && host.empty()) {
         ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
       }
-      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 128) != 0) {
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, kListenBacklog) != 0) {
         last_error = std::strerror(errno);
         ::close(fd);
         continue;
