@@ -169,25 +169,25 @@ std::string ProbeOutcome::describe() const {
 }
 
 std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
-                         const ListenQueueWatch& admin_queue) {
+                         const ListenerWatch& admin_listener) {
   if (bad.empty()) return "";
   const bool syn_lost = std::all_of(bad.begin(), bad.end(), [](const ProbeOutcome& o) {
     return o.syn_retransmitted() || o.kind == ProbeOutcome::Kind::kConnectTimedOut;
   });
+  const long long own_drops = admin_listener.drops();
   std::string cause;
-  const std::string queue = "echod's admin listener queue peaked at " +
-                            std::to_string(admin_queue.deepest()) + " (backlog " +
-                            std::to_string(admin_queue.backlog()) + ")";
-  if (admin_queue.overflowed()) {
-    cause = "ECHOD: its admin listener's accept queue overflowed, the kernel dropped SYNs at "
-            "echod's own listener: " + queue;
-  } else if (syn_lost && (drops.dropped() || drops.syn_retransmits > 0)) {
-    cause = "MACHINE: the kernel dropped the SYN (every such probe waited for a SYN retransmit "
-            "before connecting, " + queue + ", so echod never saw the connection)";
+  if (own_drops > 0) {
+    cause = "ECHOD: the kernel dropped " + std::to_string(own_drops) +
+            " SYNs or handshake ACKs at echod's own admin listener (its accept queue was full: "
+            "backlog too small, or accepting too slowly)";
+  } else if (syn_lost && own_drops == 0 && (drops.dropped() || drops.syn_retransmits > 0)) {
+    cause = "MACHINE: the kernel dropped the SYN elsewhere than at echod's listener (every such "
+            "probe waited for a SYN retransmit before connecting; echod never saw it)";
   } else {
-    cause = "ECHOD: its answers were wrong, missing or late (" + queue + ")";
+    cause = "ECHOD: its answers were wrong, missing or late";
   }
-  cause += "; kernel counters over the run: " + drops.describe() + "; probes:";
+  cause += "; " + admin_listener.describe() + "; namespace-wide: " + drops.describe() +
+           "; probes:";
   for (const auto& o : bad) cause += "\n  " + o.describe();
   return cause;
 }

@@ -63,12 +63,14 @@ ProbeOutcome probe_once(std::uint16_t port, const std::string& path,
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 
 /// Whose fault probes that failed (or were too slow) were, as the first words of a failure
-/// message: "MACHINE: the kernel dropped the SYN ..." when their connects waited for a SYN
-/// retransmit while the kernel counted drops elsewhere than at echod's admin listener;
-/// "ECHOD: ..." otherwise (a wrong or missing answer, or echod's listener overflowing).
-/// Lists every probe. Empty when `bad` is.
+/// message: "ECHOD: ..." when the kernel dropped packets at echod's own admin listener (its
+/// accept queue overflowed: a backlog too small, or accepting too slowly) or the answers were
+/// wrong, missing or late; "MACHINE: the kernel dropped the SYN ..." when their connects
+/// waited for a SYN retransmit, echod's listener dropped nothing, and the kernel counted
+/// drops or SYN retransmits elsewhere (conntrack, another listener). Lists every probe.
+/// Empty when `bad` is.
 std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
-                         const ListenQueueWatch& admin_queue);
+                         const ListenerWatch& admin_listener);
 
 /// Splits a raw HTTP answer (status line, headers, body) as read until EOF.
 HttpReply parse_reply(const std::string& raw);

@@ -347,7 +347,7 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
     echo[i].rng.seed(77 + i);
   }
 
-  const ListenQueueWatch admin_queue(admin);
+  const ListenerWatch admin_listener(admin);
   const KernelDrops drops_before = KernelDrops::now();
   std::atomic<bool> stop{false};
   Counts counts;
@@ -419,7 +419,8 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
   figure("echo_bytes_verified", static_cast<double>(verified));
   figure("echo_bytes_mismatched", static_cast<double>(mismatched));
   figure("echo_http_bytes", static_cast<double>(http));
-  figure("admin_accept_queue_peak", admin_queue.deepest());
+  figure("admin_accept_queue_peak", admin_listener.deepest());
+  figure("admin_listener_drops", static_cast<double>(admin_listener.drops()));
 
   EXPECT_EQ(echod.wait_exit(milliseconds(0)), std::nullopt) << "echod died:\n"
                                                             << echod.process().output();
@@ -431,7 +432,7 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
   EXPECT_GT(counts.answered.load(), counts.requests.load() / 2);
   EXPECT_GT(counts.connections.load(), 5'000u);
   EXPECT_TRUE(bad.empty()) << bad.size() << " of " << probes.size() << " fresh probes failed: "
-                           << blame_probes(bad, drops, admin_queue);
+                           << blame_probes(bad, drops, admin_listener);
   EXPECT_GT(probes.size(), 100u);
   EXPECT_EQ(mismatched, 0u) << "echoed bytes differ from those sent";
   EXPECT_EQ(http, 0u) << "HTTP bytes arrived on an echo connection";

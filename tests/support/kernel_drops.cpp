@@ -75,22 +75,32 @@ int accept_queue(std::uint16_t port) {
   return deepest;
 }
 
-/// The backlog of the listener on `port` as ss reports it (Send-Q of a LISTEN row); -1 if
-/// ss is missing.
-int listen_backlog(std::uint16_t port) {
-  const std::string cmd = "ss -Hltn 'sport = :" + std::to_string(port) + "' 2>/dev/null";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  char line[512];
+/// The backlog and drop count of the listener on `port`, from `ss -ltm` (Send-Q of the
+/// LISTEN row, and the d field of its skmem line); -1 each if ss is missing.
+struct ListenerState {
   int backlog = -1;
+  long long drops = -1;
+};
+ListenerState listener_state(std::uint16_t port) {
+  const std::string cmd = "ss -Hltm 'sport = :" + std::to_string(port) + "' 2>/dev/null";
+  ListenerState st;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return st;
+  char line[1024];
   while (std::fgets(line, sizeof line, p) != nullptr) {
     std::istringstream l(line);
     std::string state;
     int recv_q = 0, send_q = 0;
-    if (l >> state >> recv_q >> send_q && state == "LISTEN") backlog = send_q;
+    if (l >> state >> recv_q >> send_q && state == "LISTEN") st.backlog = send_q;
+    const std::string text(line);
+    if (const auto skmem = text.find("skmem:("); skmem != std::string::npos) {
+      if (const auto d = text.find(",d", skmem); d != std::string::npos) {
+        st.drops = std::atoll(text.c_str() + d + 2);
+      }
+    }
   }
   ::pclose(p);
-  return backlog;
+  return st;
 }
 
 }  // namespace
@@ -128,7 +138,10 @@ std::string KernelDrops::describe() const {
          std::to_string(conntrack_drops);
 }
 
-ListenQueueWatch::ListenQueueWatch(std::uint16_t port) : port_(port), backlog_(listen_backlog(port)) {
+ListenerWatch::ListenerWatch(std::uint16_t port) : port_(port) {
+  const ListenerState st = listener_state(port);
+  backlog_ = st.backlog;
+  drops_at_start_ = st.drops;
   sampler_ = std::thread([this] {
     while (!stop_.load()) {
       const int q = accept_queue(port_);
@@ -138,9 +151,20 @@ ListenQueueWatch::ListenQueueWatch(std::uint16_t port) : port_(port), backlog_(l
   });
 }
 
-ListenQueueWatch::~ListenQueueWatch() {
+ListenerWatch::~ListenerWatch() {
   stop_ = true;
   sampler_.join();
+}
+
+long long ListenerWatch::drops() const {
+  const long long now = listener_state(port_).drops;
+  return now < 0 || drops_at_start_ < 0 ? -1 : now - drops_at_start_;
+}
+
+std::string ListenerWatch::describe() const {
+  return "listener :" + std::to_string(port_) + ": " + std::to_string(drops()) +
+         " drops, accept queue peaked at " + std::to_string(deepest()) + " (backlog " +
+         std::to_string(backlog_) + ")";
 }
 
 }  // namespace echod::test

@@ -25,24 +25,30 @@ struct KernelDrops {
   std::string describe() const;
 };
 
-/// Samples the accept queue of the listener on 127.0.0.1/[::]:port (/proc/net/tcp{,6}) every
-/// 2 ms on a thread of its own, keeping the deepest it saw, until destroyed.
-class ListenQueueWatch {
+/// One listener (127.0.0.1/[::]:port) as the kernel sees it, from construction on: the
+/// packets it dropped (its own sk_drops, `ss -m` d: a full accept queue, counted exactly,
+/// unlike the namespace-wide TcpExt counters), its backlog, and the deepest accept queue a
+/// sampler thread saw (every 2 ms; an overflow can be shorter).
+class ListenerWatch {
  public:
-  explicit ListenQueueWatch(std::uint16_t port);
-  ~ListenQueueWatch();
-  ListenQueueWatch(const ListenQueueWatch&) = delete;
-  ListenQueueWatch& operator=(const ListenQueueWatch&) = delete;
+  explicit ListenerWatch(std::uint16_t port);
+  ~ListenerWatch();
+  ListenerWatch(const ListenerWatch&) = delete;
+  ListenerWatch& operator=(const ListenerWatch&) = delete;
+  /// SYNs and handshake ACKs the kernel dropped at this listener since construction; -1 if
+  /// unknown (no ss).
+  long long drops() const;
+  /// The listener's backlog (ss Send-Q); -1 if unknown.
+  int backlog() const { return backlog_; }
   /// Deepest accept queue seen so far.
   int deepest() const { return deepest_.load(); }
-  /// The listener's backlog (ss Send-Q), read once at start; -1 if unknown.
-  int backlog() const { return backlog_; }
-  /// True when the queue was seen beyond its backlog: the kernel drops SYNs then.
-  bool overflowed() const { return backlog_ >= 0 && deepest_.load() > backlog_; }
+  /// "admin listener: 3 drops, accept queue peaked at 99 (backlog 128)".
+  std::string describe() const;
 
  private:
   std::uint16_t port_;
   int backlog_ = -1;
+  long long drops_at_start_ = -1;
   std::atomic<int> deepest_{0};
   std::atomic<bool> stop_{false};
   std::thread sampler_;
