@@ -171,23 +171,28 @@ std::string ProbeOutcome::describe() const {
 std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
                          const ListenerWatch& admin_listener) {
   if (bad.empty()) return "";
-  const bool syn_lost = std::all_of(bad.begin(), bad.end(), [](const ProbeOutcome& o) {
-    return o.syn_retransmitted() || o.kind == ProbeOutcome::Kind::kConnectTimedOut;
-  });
+  // Two groups: probes whose SYN went unanswered for a while (a retransmit, or no handshake
+  // at all), and probes that connected at once but got a wrong, missing or late answer.
+  std::size_t syn_lost = 0;
+  for (const auto& o : bad) {
+    if (o.syn_retransmitted() || o.kind == ProbeOutcome::Kind::kConnectTimedOut) ++syn_lost;
+  }
   const long long own_drops = admin_listener.drops();
   std::string cause;
-  if (own_drops > 0) {
-    cause = "ECHOD: the kernel dropped " + std::to_string(own_drops) +
-            " SYNs or handshake ACKs at echod's own admin listener (its accept queue was full: "
-            "backlog too small, or accepting too slowly)";
-  } else if (syn_lost && own_drops == 0 && (drops.dropped() || drops.syn_retransmits > 0)) {
-    cause = "MACHINE: the kernel dropped the SYN elsewhere than at echod's listener (every such "
-            "probe waited for a SYN retransmit before connecting; echod never saw it)";
-  } else {
-    cause = "ECHOD: its answers were wrong, missing or late";
+  if (syn_lost < bad.size()) {
+    cause = "ECHOD: " + std::to_string(bad.size() - syn_lost) +
+            " probes connected at once but got a wrong, missing or late answer. ";
   }
-  cause += "; " + admin_listener.describe() + "; namespace-wide: " + drops.describe() +
-           "; probes:";
+  if (syn_lost > 0 && own_drops > 0) {
+    cause += "ECHOD: " + std::to_string(syn_lost) + " probes waited for a SYN retransmit and the "
+             "kernel dropped " + std::to_string(own_drops) + " packets at echod's own admin "
+             "listener (accept queue full: backlog too small, or accepting too slowly). ";
+  } else if (syn_lost > 0) {
+    cause += "MACHINE: the kernel dropped the SYN of " + std::to_string(syn_lost) +
+             " probes elsewhere than at echod's listener, which dropped nothing (conntrack "
+             "table full, another listener, loopback congestion): echod never saw them. ";
+  }
+  cause += admin_listener.describe() + "; namespace-wide: " + drops.describe() + "; probes:";
   for (const auto& o : bad) cause += "\n  " + o.describe();
   return cause;
 }

@@ -63,12 +63,11 @@ ProbeOutcome probe_once(std::uint16_t port, const std::string& path,
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 
 /// Whose fault probes that failed (or were too slow) were, as the first words of a failure
-/// message: "ECHOD: ..." when the kernel dropped packets at echod's own admin listener (its
-/// accept queue overflowed: a backlog too small, or accepting too slowly) or the answers were
-/// wrong, missing or late; "MACHINE: the kernel dropped the SYN ..." when their connects
-/// waited for a SYN retransmit, echod's listener dropped nothing, and the kernel counted
-/// drops or SYN retransmits elsewhere (conntrack, another listener). Lists every probe.
-/// Empty when `bad` is.
+/// message. Probes that connected at once but got a wrong, missing or late answer: "ECHOD".
+/// Probes that waited for a SYN retransmit: "ECHOD" when the kernel dropped packets at
+/// echod's own admin listener (its sk_drops: accept queue full), else "MACHINE: the kernel
+/// dropped the SYN ..." (conntrack, another listener: echod never saw the connection). Lists
+/// every probe with the listener's and the namespace's counters. Empty when `bad` is.
 std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
                          const ListenerWatch& admin_listener);
 

@@ -30,10 +30,43 @@ using Clock = std::chrono::steady_clock;
 /// plus its write deadline (2 s). By then it is answered or its connection is closed.
 constexpr milliseconds kRequestDeadline{5000};
 
-/// A client that half-closes first keeps a TIME-WAIT socket (and its port) for 60 s: the two
-/// half-closing attackers pause this long per connection, so together they hold at most
-/// ~24,000 ports over a minute, not the machine's whole ephemeral range.
-constexpr milliseconds kHalfClosePacing{5};
+/// New admin connections per second, all attackers together. Each one costs a conntrack
+/// entry where the machine runs conntrack (for 120 s after an orderly close: a container
+/// runtime's rules are enough to switch it on for loopback too), and the default table holds
+/// 262,144: unpaced, this test alone opened 268,000 a minute and filled it, dropping SYNs for
+/// every program on the machine. 300/s keeps it under 40,000 entries (and the client
+/// TIME-WAIT sockets of the half-closing attackers under 18,000 ports); keep-alive and
+/// pipelining make up the request volume.
+constexpr int kConnectionsPerSecond = 300;
+
+/// Evenly spaced connection slots shared by the attacker threads.
+class Pacer {
+ public:
+  void take() {
+    Clock::time_point slot;
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      slot = std::max(next_, now);
+      next_ = slot + std::chrono::microseconds(1'000'000 / kConnectionsPerSecond);
+    }
+    std::this_thread::sleep_until(slot);
+  }
+
+ private:
+  std::mutex mutex_;
+  Clock::time_point next_ = Clock::now();
+};
+Pacer& pacer() {
+  static Pacer p;
+  return p;
+}
+
+/// An admin connection, paced.
+Fd connect_admin(std::uint16_t port) {
+  pacer().take();
+  return connect_tcp(port);
+}
 
 /// Counts shared by the attacker threads (relaxed atomics: read once, after the joins).
 struct Counts {
@@ -179,7 +212,7 @@ bool well_formed_requests(Fd& fd, int count, bool pipelined, bool close_last, st
 /// connection after reading that many answer bytes instead.
 void hostile_exchange(std::uint16_t port, const std::string& bytes, bool half_close,
                       std::size_t rst_after, Counts& c) {
-  Fd fd = connect_tcp(port);
+  Fd fd = connect_admin(port);
   ++c.connections;
   ++c.hostile;
   if (!fd) return;
@@ -206,7 +239,7 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
     switch (kind) {
       case 0:    // keep-alive: up to 50 requests on one connection, one at a time
       case 1: {  // pipelined: 2-20 requests in one write
-        Fd fd = connect_tcp(port);
+        Fd fd = connect_admin(port);
         ++c.connections;
         const int n = kind == 0 ? 1 + static_cast<int>(rng() % 50) : 2 + static_cast<int>(rng() % 19);
         if (fd && well_formed_requests(fd, n, kind == 1, rng() % 2 == 0, rng, c) && rng() % 2 == 0) {
@@ -217,7 +250,7 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
       case 2: {  // RST in the middle of a request, and in the middle of a /metrics answer
         const std::string req = get(kPaths[rng() % 6], false);
         if (rng() % 2 == 0) {
-          Fd fd = connect_tcp(port);
+          Fd fd = connect_admin(port);
           ++c.connections;
           ++c.hostile;
           if (fd && send_counted(fd.get(), req.substr(0, 1 + rng() % (req.size() - 1)), c)) {
@@ -230,7 +263,7 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
         break;
       }
       case 3: {  // half-closes: a whole request then SHUT_WR (answered, then EOF), or half one
-        Fd fd = connect_tcp(port);
+        Fd fd = connect_admin(port);
         ++c.connections;
         if (!fd) break;
         if (rng() % 2 == 0) {
@@ -262,7 +295,6 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
           c.bytes_received += r.bytes.size();
           if (r.timed_out()) ++c.hostile_hung;
         }
-        std::this_thread::sleep_for(kHalfClosePacing);
         break;
       }
       case 4:  // slowloris: 100 connections, a header byte every 250 ms each
@@ -274,7 +306,6 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
         break;
       case 5:  // garbage, half-closed so echod sees the end of it
         hostile_exchange(port, random_bytes(1 + rng() % 4096, rng()), true, 0, c);
-        std::this_thread::sleep_for(kHalfClosePacing);
         break;
       case 6:  // oversized heads (431) and bodies beyond the cap (413)
         hostile_exchange(port,
@@ -284,7 +315,7 @@ void attacker(int kind, std::uint16_t port, const std::atomic<bool>& stop, Count
                          false, 0, c);
         break;
       case 7: {  // thousands of short connections: one request, Connection: close
-        Fd fd = connect_tcp(port);
+        Fd fd = connect_admin(port);
         ++c.connections;
         if (fd) well_formed_requests(fd, 1, false, true, rng, c);
         break;
