@@ -187,6 +187,9 @@ std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops
     cause += "ECHOD: " + std::to_string(syn_lost) + " probes waited for a SYN retransmit and the "
              "kernel dropped " + std::to_string(own_drops) + " packets at echod's own admin "
              "listener (accept queue full: backlog too small, or accepting too slowly). ";
+  } else if (syn_lost > 0 && own_drops < 0) {
+    cause += "UNKNOWN: " + std::to_string(syn_lost) + " probes waited for a SYN retransmit, and "
+             "echod's listener drops could not be read (no ss). ";
   } else if (syn_lost > 0) {
     cause += "MACHINE: the kernel dropped the SYN of " + std::to_string(syn_lost) +
              " probes elsewhere than at echod's listener, which dropped nothing (conntrack "
