@@ -276,6 +276,11 @@ struct HttpFront::Impl {
       c->waiting_since = now;
       c->deadline = now + limits.first_request_timeout;
       watch(std::move(c));
+      // Read what came with the handshake (a probe's whole request, usually) before accepting
+      // more. Each further accept may evict the oldest waiting connection, and under a flood
+      // of reconnecting slow clients a batch of accepts reached this one before epoll said it
+      // was readable: a kubelet /livez answered with a reset.
+      if (auto it = reading.find(fd); it != reading.end()) on_readable(it->second);
     }
   }
 
