@@ -135,6 +135,40 @@ short wait_for(int fd, short events, Clock::time_point deadline) {
   }
 }
 
+/// The namespace's SYN-drop counters, for a connect that failed: TcpExt ListenOverflows,
+/// ListenDrops, TCPSynRetrans, and conntrack's fill (count/max).
+std::string kernel_drop_counters() {
+  std::string out;
+  if (FILE* f = std::fopen("/proc/net/netstat", "r")) {
+    char names[8192], values[8192];
+    while (std::fgets(names, sizeof names, f) && std::fgets(values, sizeof values, f)) {
+      if (std::strncmp(names, "TcpExt:", 7) != 0) continue;
+      char* n_save = nullptr;
+      char* v_save = nullptr;
+      for (char *n = strtok_r(names, " \n", &n_save), *v = strtok_r(values, " \n", &v_save);
+           n && v; n = strtok_r(nullptr, " \n", &n_save), v = strtok_r(nullptr, " \n", &v_save)) {
+        if (!std::strcmp(n, "ListenOverflows") || !std::strcmp(n, "ListenDrops") ||
+            !std::strcmp(n, "TCPSynRetrans")) {
+          out += std::string(n) + "=" + v + " ";
+        }
+      }
+    }
+    std::fclose(f);
+  }
+  for (const char* file : {"/proc/sys/net/netfilter/nf_conntrack_count",
+                           "/proc/sys/net/netfilter/nf_conntrack_max"}) {
+    if (FILE* f = std::fopen(file, "r")) {
+      char v[32] = "";
+      if (std::fgets(v, sizeof v, f)) {
+        v[std::strcspn(v, "\n")] = '\0';
+        out += std::string(std::strrchr(file, '/') + 1) + "=" + v + " ";
+      }
+      std::fclose(f);
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void report_stall(int fd, std::uint16_t port, std::size_t sent, std::size_t size,
                                const std::string& out) {
   std::fprintf(stderr, "admin port did not answer or close within 10 s; sent %zu of %zu bytes, "
@@ -183,7 +217,10 @@ std::string exchange(std::uint16_t port, const std::uint8_t* data, std::size_t s
       if (err == 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     }
     if (err != 0) {
-      std::fprintf(stderr, "connect to the admin port: %s\n", std::strerror(err));
+      // A handshake on loopback that does not finish is the kernel dropping SYNs: say where
+      // it counted them (a full conntrack table is the usual cause on a shared machine).
+      std::fprintf(stderr, "connect to the admin port: %s; kernel: %s\n", std::strerror(err),
+                   kernel_drop_counters().c_str());
       std::abort();
     }
   }
