@@ -76,8 +76,8 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   std::this_thread::sleep_for(milliseconds(500));  // let the attack build up
 
   // A probe can fail because the machine lost its SYN (conntrack table full, another
-  // listener's overflow, ...), not echod: the kernel's drop counters around the probes and
-  // the depth of echod's own accept queue tell the two apart in the failure message.
+  // listener's overflow, ...), not echod: the drops the kernel counted at echod's own
+  // listener and in the whole namespace tell the two apart in the failure message.
   const ListenerWatch admin_listener(echod.admin_port());
   const KernelDrops before = KernelDrops::now();
   const Latencies livez = probe(echod.admin_port(), "/livez", 150);  // spans > 3 s deadlines
