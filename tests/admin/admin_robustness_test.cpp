@@ -80,6 +80,7 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   // listener and in the whole namespace tell the two apart in the failure message.
   const ListenerWatch admin_listener(echod.admin_port());
   const KernelDrops before = KernelDrops::now();
+  const CpuPressure pressure;  // a latency bound missed on a starved machine says so
   const Latencies livez = probe(echod.admin_port(), "/livez", 150);  // spans > 3 s deadlines
   const Latencies readyz = probe(echod.admin_port(), "/readyz", 30);
   const KernelDrops drops = KernelDrops::now() - before;
@@ -92,9 +93,10 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   std::printf(
       "[ figures ] /livez latency, calm: p50 %.2f ms max %.2f ms; under slowloris (400 slow "
       "connections, %d reconnects): p50 %.2f ms p99 %.2f ms max %.2f ms; /readyz max %.2f ms; "
-      "admin %s; namespace-wide %s\n",
+      "admin %s; namespace-wide %s; %s\n",
       calm.at(0.5), calm.at(1.0), reconnects.load(), livez.at(0.5), livez.at(0.99), livez.at(1.0),
-      readyz.at(1.0), admin_listener.describe().c_str(), drops.describe().c_str());
+      readyz.at(1.0), admin_listener.describe().c_str(), drops.describe().c_str(),
+      pressure.describe().c_str());
   RecordProperty("livez_p50_ms_under_slowloris", std::to_string(livez.at(0.5)));
   RecordProperty("livez_max_ms_under_slowloris", std::to_string(livez.at(1.0)));
   // A kubelet probe times out after 1 s by default. Sanitizer builds run 5-15x slower on
@@ -102,9 +104,11 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   const double max_ms = ECHOD_SANITIZED ? 3000.0 : 1000.0;
   EXPECT_EQ(livez.failures, 0) << blame_probes(livez.bad(max_ms), drops, admin_listener);
   EXPECT_EQ(readyz.failures, 0) << blame_probes(readyz.bad(max_ms), drops, admin_listener);
-  EXPECT_LT(livez.at(0.5), 50.0);
-  EXPECT_LT(livez.at(1.0), max_ms) << blame_probes(livez.bad(max_ms), drops, admin_listener);
-  EXPECT_LT(readyz.at(1.0), max_ms) << blame_probes(readyz.bad(max_ms), drops, admin_listener);
+  EXPECT_LT(livez.at(0.5), 50.0) << pressure.describe();
+  EXPECT_LT(livez.at(1.0), max_ms) << blame_probes(livez.bad(max_ms), drops, admin_listener)
+                                   << "; " << pressure.describe();
+  EXPECT_LT(readyz.at(1.0), max_ms) << blame_probes(readyz.bad(max_ms), drops, admin_listener)
+                                    << "; " << pressure.describe();
   EXPECT_TRUE(echo_ok);
   EXPECT_EQ(metrics.status, 200);
   EXPECT_GT(reconnects.load(), 400) << "the front never closed a slow connection";

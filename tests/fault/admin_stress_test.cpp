@@ -380,6 +380,7 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
 
   const ListenerWatch admin_listener(admin);
   const KernelDrops drops_before = KernelDrops::now();
+  const CpuPressure pressure;
   std::atomic<bool> stop{false};
   Counts counts;
   std::vector<std::thread> threads;
@@ -451,6 +452,7 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
   figure("echo_bytes_mismatched", static_cast<double>(mismatched));
   figure("echo_http_bytes", static_cast<double>(http));
   figure("admin_accept_queue_peak", admin_listener.deepest());
+  figure("machine_cpu_pressure_pct", pressure.percent());
   figure("admin_listener_drops", static_cast<double>(admin_listener.drops()));
 
   EXPECT_EQ(echod.wait_exit(milliseconds(0)), std::nullopt) << "echod died:\n"
@@ -463,7 +465,8 @@ TEST(AdminStress, EightHostileClientThreadsForAMinuteLeaveProbesAndTheEchoPathIn
   EXPECT_GT(counts.answered.load(), counts.requests.load() / 2);
   EXPECT_GT(counts.connections.load(), 5'000u);
   EXPECT_TRUE(bad.empty()) << bad.size() << " of " << probes.size() << " fresh probes failed: "
-                           << blame_probes(bad, drops, admin_listener);
+                           << blame_probes(bad, drops, admin_listener) << "; "
+                           << pressure.describe();
   EXPECT_GT(probes.size(), 100u);
   EXPECT_EQ(mismatched, 0u) << "echoed bytes differ from those sent";
   EXPECT_EQ(http, 0u) << "HTTP bytes arrived on an echo connection";

@@ -103,7 +103,42 @@ ListenerState listener_state(std::uint16_t port) {
   return st;
 }
 
+/// The "some ... total=" microseconds of /proc/pressure/cpu; -1 without PSI.
+long long cpu_pressure_total_us() {
+  std::ifstream in("/proc/pressure/cpu");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("some ", 0) != 0) continue;
+    if (const auto t = line.find("total="); t != std::string::npos) {
+      return std::atoll(line.c_str() + t + 6);
+    }
+  }
+  return -1;
+}
+
 }  // namespace
+
+CpuPressure::CpuPressure()
+    : start_us_(cpu_pressure_total_us()), start_(std::chrono::steady_clock::now()) {}
+
+double CpuPressure::percent() const {
+  const long long now_us = cpu_pressure_total_us();
+  const double wall_us = std::chrono::duration<double, std::micro>(
+                             std::chrono::steady_clock::now() - start_).count();
+  if (now_us < 0 || start_us_ < 0 || wall_us <= 0) return -1;
+  return 100.0 * static_cast<double>(now_us - start_us_) / wall_us;
+}
+
+std::string CpuPressure::describe() const {
+  char out[160];
+  std::ifstream in("/proc/loadavg");
+  std::string load = "?";
+  in >> load;
+  std::snprintf(out, sizeof out,
+                "machine CPU pressure %.1f%% (some task waiting for a CPU), load average %s",
+                percent(), load.c_str());
+  return out;
+}
 
 KernelDrops KernelDrops::now() {
   const auto ext = netstat_section("TcpExt");

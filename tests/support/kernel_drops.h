@@ -2,6 +2,7 @@
 // What the kernel dropped or retransmitted while a test ran, so a probe that failed because
 // the machine lost its SYN is reported as that, and not taken for (or hidden as) echod's fault.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -52,6 +53,22 @@ class ListenerWatch {
   std::atomic<int> deepest_{0};
   std::atomic<bool> stop_{false};
   std::thread sampler_;
+};
+
+/// How starved of CPU the machine was from construction on: the share of wall time some
+/// runnable task waited for a CPU (/proc/pressure/cpu "some"), with the load average. Tells a
+/// latency bound missed on an oversubscribed machine from a slow echod.
+class CpuPressure {
+ public:
+  CpuPressure();
+  /// Percent of the time since construction; -1 without PSI.
+  double percent() const;
+  /// "machine CPU pressure 97.6% (some task waiting for a CPU), load average 23.30".
+  std::string describe() const;
+
+ private:
+  long long start_us_ = -1;
+  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace echod::test
