@@ -72,7 +72,8 @@ for t in "${targets[@]}"; do
   per_sec=$(grep -oE "stat::average_exec_per_sec: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
   cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
   stalls=$(grep -c "did not answer or close" "$log" || true)
-  echo "FIGURE fuzz $t runs=$runs exec_per_sec=$per_sec coverage_edges=$cov stalls=$stalls seconds=$secs corpus=$n"
+  skipped=$(grep -c "^MACHINE: input not delivered" "$log" || true)
+  echo "FIGURE fuzz $t runs=$runs exec_per_sec=$per_sec coverage_edges=$cov stalls=$stalls machine_skipped=$skipped seconds=$secs corpus=$n"
   if [ "$keep_new" = 1 ]; then
     "$build_dir/$t" -merge=1 "$corpus" "$work" >/dev/null 2>&1 || true
   fi
