@@ -142,7 +142,7 @@ test-deploy: deps-all build ## Shipping tests: chart, deploy/, Prometheus rules,
 
 # --- reliability ---
 # The fault tier itself runs in `make test` / `make test-fault` (bounded: soak 120 s,
-# 20 s of fuzzing per target). These run the same machinery for longer.
+# 20 s of fuzzing per target, 60 s for fuzz_admin_request). These run the same machinery for longer.
 SOAK_SECONDS ?= 900
 FUZZ_SECONDS ?= 300
 

@@ -2,10 +2,10 @@
 # Builds the libFuzzer targets with clang-14 (ASan+UBSan), replays each seed corpus as a
 # regression test (-runs=0), then runs a short bounded session per target.
 # Usage: fuzz/run.sh [--build-dir DIR] [--seconds-per-target N] [--only TARGET] [--keep-new]
-#                    [--replay-only TARGET]...
+#                    [--seconds-for TARGET N]...
 #   --seconds-per-target 0   replay only
-#   --replay-only TARGET     replay TARGET's corpus but give it no timed session (CI uses it
-#                            for fuzz_admin_request: see docs/reliability.md, open finding 4)
+#   --seconds-for TARGET N   TARGET's session lasts N s instead (CI gives fuzz_admin_request,
+#                            which pays a loopback round trip per input, a longer one)
 #   --keep-new               merge inputs that found new coverage back into fuzz/corpus/
 # Exit 0 when every replay and session finished without a finding; crash inputs are kept
 # in DIR/artifacts/ (add them to fuzz/corpus/<target>/ once fixed).
@@ -15,14 +15,14 @@ build_dir="$here/../build-fuzz"
 seconds=20
 only=""
 keep_new=0
-replay_only=()
+declare -A seconds_for=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir="$2"; shift 2 ;;
     --seconds-per-target) seconds="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --keep-new) keep_new=1; shift ;;
-    --replay-only) replay_only+=("$2"); shift 2 ;;
+    --seconds-for) seconds_for["$2"]="$3"; shift 3 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,22 +56,24 @@ for t in "${targets[@]}"; do
     echo "FAIL $t: corpus replay (log: $build_dir/$t.replay.log)"; tail -30 "$build_dir/$t.replay.log"
     failed+=("$t:replay"); continue
   fi
-  [ "$seconds" -gt 0 ] || continue
-  if [[ " ${replay_only[*]} " == *" $t "* ]]; then
-    echo ">> $t: replay only (no timed session)"; continue
-  fi
+  secs="${seconds_for[$t]:-$seconds}"
+  [ "$secs" -gt 0 ] || continue
   work="$build_dir/corpus-work/${t#fuzz_}"
   mkdir -p "$work"
-  echo ">> $t: fuzzing for ${seconds}s"
-  if ! "$build_dir/$t" -max_total_time="$seconds" -timeout=15 -rss_limit_mb=2048 -max_len=4096 \
+  echo ">> $t: fuzzing for ${secs}s"
+  if ! "$build_dir/$t" -max_total_time="$secs" -timeout=15 -rss_limit_mb=2048 -max_len=4096 \
       "${dict[@]}" -artifact_prefix="$build_dir/artifacts/$t-" -print_final_stats=1 \
       "$work" "$corpus" >"$build_dir/$t.fuzz.log" 2>&1; then
     echo "FAIL $t: finding (log: $build_dir/$t.fuzz.log)"; grep -E "ERROR|SUMMARY|abort|Test unit written" "$build_dir/$t.fuzz.log" | head -20
     failed+=("$t:fuzz"); continue
   fi
-  runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$build_dir/$t.fuzz.log" | grep -oE "[0-9]+$" || echo 0)
-  cov=$(grep -oE "cov: [0-9]+" "$build_dir/$t.fuzz.log" | tail -1 | grep -oE "[0-9]+" || echo 0)
-  echo "FIGURE fuzz $t runs=$runs coverage_edges=$cov seconds=$seconds corpus=$n"
+  log="$build_dir/$t.fuzz.log"
+  runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
+  per_sec=$(grep -oE "stat::average_exec_per_sec: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
+  cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
+  stalls=$(grep -c "did not answer or close" "$log" || true)
+  skipped=$(grep -c "^MACHINE: input not delivered" "$log" || true)
+  echo "FIGURE fuzz $t runs=$runs exec_per_sec=$per_sec coverage_edges=$cov stalls=$stalls machine_skipped=$skipped seconds=$secs corpus=$n"
   if [ "$keep_new" = 1 ]; then
     "$build_dir/$t" -merge=1 "$corpus" "$work" >/dev/null 2>&1 || true
   fi

@@ -4,8 +4,9 @@
 # Idempotent: only missing packages are installed, and apt-get update runs at most once.
 set -euo pipefail
 
+# iproute2: the admin probe tests read echod's listener drops with `ss -ltm`.
 build_pkgs=(cmake g++ make pkg-config libcpp-httplib-dev nlohmann-json3-dev
-  prometheus-cpp-dev libgtest-dev libcli11-dev libssl-dev openssl curl ca-certificates)
+  prometheus-cpp-dev libgtest-dev libcli11-dev libssl-dev openssl curl ca-certificates iproute2)
 sanitize_pkgs=(clang-14 libclang-rt-14-dev)
 e2e_pkgs=(prometheus prometheus-blackbox-exporter podman buildah runc catatonit debootstrap
   iproute2 nodejs npm unzip procps python3)

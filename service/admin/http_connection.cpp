@@ -55,6 +55,13 @@ void HttpConnection::unwatch() {
 
 void HttpConnection::detach() { unwatch(); }
 
+void HttpConnection::start() {
+  state_ = State::kReading;
+  watch(EPOLLIN);
+  read_available();
+  if (state_ == State::kReading) advance();
+}
+
 void HttpConnection::read_next() {
   state_ = State::kReading;
   watch(EPOLLIN);

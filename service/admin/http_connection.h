@@ -47,7 +47,10 @@ class HttpConnection final : public Watcher {
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   // --- loop thread ---
-  /// Starts (or resumes, after an answer) reading; serves a request already buffered.
+  /// Right after accept: reads what came with the handshake at once, so a complete request
+  /// is never left unread (and so never evicted as an idle client) while more are accepted.
+  void start();
+  /// Resumes reading after an answer; serves a request already buffered.
   void read_next();
   void on_events(std::uint32_t events) override;
   /// Leaves the loop's epoll set, before the connection moves to another thread.

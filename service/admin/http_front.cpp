@@ -99,7 +99,7 @@ struct HttpFront::Impl final : HttpConnectionOwner, Watcher {
                                                 *this, loop);
       HttpConnection* raw = c.get();
       connections.emplace(raw, std::move(c));
-      raw->read_next();
+      raw->start();
     }
   }
 

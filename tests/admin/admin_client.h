@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernel_drops.h"
+
 namespace echod::test {
 
 struct HttpReply {
@@ -32,6 +34,43 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
 inline HttpReply http_get(std::uint16_t port, const std::string& path) {
   return http_request(port, "GET", path);
 }
+/// One probe the way the kubelet makes it: a fresh connection, one GET with Connection:
+/// close, the answer read to EOF; with how it went, so a failure can be told apart (a SYN
+/// the kernel dropped shows as a connect that took 1 s or more: the first SYN retransmit).
+struct ProbeOutcome {
+  enum class Kind {
+    kAnswered,            // a parsable answer (any status) then EOF
+    kConnectFailed,       // connect() failed at once (error)
+    kConnectTimedOut,     // no handshake within the timeout
+    kReset,               // ECONNRESET/EPIPE before the whole answer
+    kClosedWithoutAnswer, // EOF before a parsable answer
+    kTimedOut,            // connected, but no whole answer and EOF within the timeout
+  };
+  Kind kind = Kind::kTimedOut;
+  int error = 0;  // errno of a failed connect, send or recv
+  int status = 0;
+  double connect_ms = 0;  // connect() call to established
+  double total_ms = 0;    // connect() call to EOF (or the failure)
+  std::size_t received = 0;
+  bool ok() const { return kind == Kind::kAnswered && status == 200; }
+  /// A connect that waited for a SYN retransmit (the kernel's first one is after 1 s).
+  bool syn_retransmitted() const { return connect_ms >= 900; }
+  /// "connect timed out after 5000.0 ms" / "answered 503 in 2.1 ms (connect 0.1 ms)" ...
+  std::string describe() const;
+};
+/// Probes `path`; `timeout` bounds the connect and, separately, the answer.
+ProbeOutcome probe_once(std::uint16_t port, const std::string& path,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+/// Whose fault probes that failed (or were too slow) were, as the first words of a failure
+/// message. Probes that connected at once but got a wrong, missing or late answer: "ECHOD".
+/// Probes that waited for a SYN retransmit: "ECHOD" when the kernel dropped packets at
+/// echod's own admin listener (its sk_drops: accept queue full), else "MACHINE: the kernel
+/// dropped the SYN ..." (conntrack, another listener: echod never saw the connection). Lists
+/// every probe with the listener's and the namespace's counters. Empty when `bad` is.
+std::string blame_probes(const std::vector<ProbeOutcome>& bad, const KernelDrops& drops,
+                         const ListenerWatch& admin_listener);
+
 /// Splits a raw HTTP answer (status line, headers, body) as read until EOF.
 HttpReply parse_reply(const std::string& raw);
 

@@ -22,6 +22,7 @@ using std::chrono::milliseconds;
 
 struct Latencies {
   std::vector<double> ms;
+  std::vector<ProbeOutcome> outcomes;
   int failures = 0;
   double at(double q) const {
     std::vector<double> s = ms;
@@ -30,16 +31,24 @@ struct Latencies {
                      : s[std::min(s.size() - 1,
                                   static_cast<std::size_t>(q * static_cast<double>(s.size())))];
   }
+  /// Probes that failed, or took `slower_than_ms` or more.
+  std::vector<ProbeOutcome> bad(double slower_than_ms) const {
+    std::vector<ProbeOutcome> out;
+    for (const auto& o : outcomes) {
+      if (!o.ok() || o.total_ms >= slower_than_ms) out.push_back(o);
+    }
+    return out;
+  }
 };
 
 /// Times `count` probes of `path`, each on a fresh connection like the kubelet's.
 Latencies probe(std::uint16_t port, const char* path, int count) {
   Latencies l;
   for (int i = 0; i < count; ++i) {
-    const auto t0 = Clock::now();
-    const HttpReply r = http_get(port, path);
-    l.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    if (r.status != 200) ++l.failures;
+    const ProbeOutcome o = probe_once(port, path);
+    l.ms.push_back(o.total_ms);
+    l.outcomes.push_back(o);
+    if (!o.ok()) ++l.failures;
     std::this_thread::sleep_for(milliseconds(20));
   }
   return l;
@@ -66,8 +75,15 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
   std::thread b(attack);
   std::this_thread::sleep_for(milliseconds(500));  // let the attack build up
 
+  // A probe can fail because the machine lost its SYN (conntrack table full, another
+  // listener's overflow, ...), not echod: the drops the kernel counted at echod's own
+  // listener and in the whole namespace tell the two apart in the failure message.
+  const ListenerWatch admin_listener(echod.admin_port());
+  const KernelDrops before = KernelDrops::now();
+  const CpuPressure pressure;  // a latency bound missed on a starved machine says so
   const Latencies livez = probe(echod.admin_port(), "/livez", 150);  // spans > 3 s deadlines
   const Latencies readyz = probe(echod.admin_port(), "/readyz", 30);
+  const KernelDrops drops = KernelDrops::now() - before;
   const bool echo_ok = echo_round_trip(echod.echo_port());
   const HttpReply metrics = http_get(echod.admin_port(), "/metrics");
   stop = true;
@@ -76,19 +92,23 @@ TEST(AdminRobustness, LivezStaysFastWhileSlowlorisClientsHoldTheAdminPort) {
 
   std::printf(
       "[ figures ] /livez latency, calm: p50 %.2f ms max %.2f ms; under slowloris (400 slow "
-      "connections, %d reconnects): p50 %.2f ms p99 %.2f ms max %.2f ms; /readyz max %.2f ms\n",
+      "connections, %d reconnects): p50 %.2f ms p99 %.2f ms max %.2f ms; /readyz max %.2f ms; "
+      "admin %s; namespace-wide %s; %s\n",
       calm.at(0.5), calm.at(1.0), reconnects.load(), livez.at(0.5), livez.at(0.99), livez.at(1.0),
-      readyz.at(1.0));
+      readyz.at(1.0), admin_listener.describe().c_str(), drops.describe().c_str(),
+      pressure.describe().c_str());
   RecordProperty("livez_p50_ms_under_slowloris", std::to_string(livez.at(0.5)));
   RecordProperty("livez_max_ms_under_slowloris", std::to_string(livez.at(1.0)));
-  EXPECT_EQ(livez.failures, 0);
-  EXPECT_EQ(readyz.failures, 0);
-  EXPECT_LT(livez.at(0.5), 50.0);
   // A kubelet probe times out after 1 s by default. Sanitizer builds run 5-15x slower on
   // a shared 2-core machine, so they get a wider bound; the release build holds the 1 s.
   const double max_ms = ECHOD_SANITIZED ? 3000.0 : 1000.0;
-  EXPECT_LT(livez.at(1.0), max_ms);
-  EXPECT_LT(readyz.at(1.0), max_ms);
+  EXPECT_EQ(livez.failures, 0) << blame_probes(livez.bad(max_ms), drops, admin_listener);
+  EXPECT_EQ(readyz.failures, 0) << blame_probes(readyz.bad(max_ms), drops, admin_listener);
+  EXPECT_LT(livez.at(0.5), 50.0) << pressure.describe();
+  EXPECT_LT(livez.at(1.0), max_ms) << blame_probes(livez.bad(max_ms), drops, admin_listener)
+                                   << "; " << pressure.describe();
+  EXPECT_LT(readyz.at(1.0), max_ms) << blame_probes(readyz.bad(max_ms), drops, admin_listener)
+                                    << "; " << pressure.describe();
   EXPECT_TRUE(echo_ok);
   EXPECT_EQ(metrics.status, 200);
   EXPECT_GT(reconnects.load(), 400) << "the front never closed a slow connection";
