@@ -129,7 +129,15 @@ TEST(AdminMetrics, UdpCountersMatchTheDatagramsSent) {
     bytes += d.size();
   }
   close(fd);
-  const std::string m = scrape(echod.admin_port());
+  // The worker counts a datagram once sendmmsg() returns, which can be just after the echo
+  // reached us: wait for the count (exact, not approximate), then check everything.
+  std::string m;
+  wait_until(
+      [&] {
+        m = scrape(echod.admin_port());
+        return metric(m, "echod_udp_datagrams_total") >= 5;
+      },
+      std::chrono::milliseconds(5000));
   EXPECT_EQ(metric(m, "echod_udp_datagrams_total"), 5);
   EXPECT_EQ(metric(m, R"(echod_received_bytes_total{protocol="udp"})"), bytes);
   EXPECT_EQ(metric(m, R"(echod_sent_bytes_total{protocol="udp"})"), bytes);
