@@ -128,7 +128,12 @@ const y=require("js-yaml"),fs=require("fs");
 const r=y.loadAll(fs.readFileSync(process.argv[1],"utf8")).find(d=>d&&d.kind==="PrometheusRule");
 fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-prometheusrule.yaml" "$TMP/chart-rules.yml"
 promtool check rules "$TMP/chart-rules.yml"
-[ "$(grep -c 'alert:' "$TMP/chart-rules.yml")" -eq 4 ] || die "chart PrometheusRule should hold 4 alerts"
+# The same alerts as deploy/prometheus/echod-rules.yml's echod group, by name.
+for alert in EchodDown EchodConnectionsRejected EchodConfigReloadFailed EchodDrainTooLong \
+  EchodFaultsActive; do
+  grep -q "alert: $alert$" "$TMP/chart-rules.yml" || die "chart PrometheusRule lacks $alert"
+done
+[ "$(grep -c 'alert:' "$TMP/chart-rules.yml")" -eq 5 ] || die "chart PrometheusRule should hold 5 alerts"
 
 # The monitor (ci/monitor-values.yaml): its Deployment, the headless Service, its own
 # Service and ServiceMonitor, and the four echo-path alerts; none of it by default.
