@@ -11,6 +11,12 @@ namespace echo_probe {
 /// message at a time must not wait for Nagle). -1 with errno set on failure.
 int open_tcp_socket(const Address& a);
 
+/// A non-blocking UDP socket connected to `a`. The kernel may hand the socket the very port
+/// it is sent to (a loopback target whose port was just freed): such a socket talks to
+/// itself and would "verify" its own datagrams, so it is replaced by a fresh one.
+/// -1 with errno set on failure.
+int open_connected_udp_socket(const Address& a);
+
 /// epoll_ctl ADD / MOD with `ptr` as the event's data.
 void epoll_add(int epoll_fd, int fd, std::uint32_t events, void* ptr);
 void epoll_modify(int epoll_fd, int fd, std::uint32_t events, void* ptr);

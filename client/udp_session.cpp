@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "payload.h"
+#include "socket_ops.h"
 #include "worker.h"
 
 namespace echo_probe {
@@ -21,8 +22,8 @@ UdpSession::~UdpSession() {
 
 void UdpSession::start(Nanos now) {
   base_ = plan_.start;
-  fd_ = ::socket(address_.storage.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0 || ::connect(fd_, address_.sa(), address_.length) != 0) {
+  fd_ = open_connected_udp_socket(address_);
+  if (fd_ < 0) {
     stats_.errors.add(classify_errno(errno));
     finish();
     return;

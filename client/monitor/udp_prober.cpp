@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "payload.h"
+#include "socket_ops.h"
 
 namespace echo_probe::monitor {
 
@@ -33,11 +34,9 @@ void UdpProber::stop() {
 
 bool UdpProber::open_socket(Nanos now) {
   const Address& a = ctx_.address;
-  fd_ = ::socket(a.storage.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0 || ::connect(fd_, a.sa(), a.length) != 0) {
+  fd_ = open_connected_udp_socket(a);  // never talks to itself
+  if (fd_ < 0) {
     const int err = errno;
-    if (fd_ >= 0) ::close(fd_);  // never watched, never counted
-    fd_ = -1;
     ctx_.series.mode(mode_).errors.add(classify_errno(err));
     finish_message(now);
     return false;
