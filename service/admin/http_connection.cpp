@@ -53,8 +53,6 @@ void HttpConnection::unwatch() {
   watched_ = false;
 }
 
-void HttpConnection::detach() { unwatch(); }
-
 void HttpConnection::start() {
   state_ = State::kReading;
   watch(EPOLLIN);

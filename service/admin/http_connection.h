@@ -17,7 +17,8 @@ class HttpConnection;
 /// What a connection asks of the front that owns it. Called on the loop thread.
 class HttpConnectionOwner {
  public:
-  /// A complete request is ready (request()); the owner answers it, here or elsewhere.
+  /// A complete request is ready; the connection has already left the loop's epoll set, so
+  /// the owner may answer it here or move it to another thread.
   virtual void request_ready(HttpConnection& c) = 0;
   /// The connection is done (peer gone, error, deadline, or closed after its answer): the
   /// owner destroys it, which closes the socket, after the current loop turn (the
@@ -53,8 +54,6 @@ class HttpConnection final : public Watcher {
   /// Resumes reading after an answer; serves a request already buffered.
   void read_next();
   void on_events(std::uint32_t events) override;
-  /// Leaves the loop's epoll set, before the connection moves to another thread.
-  void detach();
   /// Writes the answer that serve() computed, then reads the next request or finishes.
   void write_answer();
   /// Tells a client whose whole answer cannot be computed now why (then finishes).

@@ -138,7 +138,6 @@ struct HttpFront::Impl final : HttpConnectionOwner, Watcher {
       const auto it = connections.find(c);
       ConnectionPtr owned = std::move(it->second);
       connections.erase(it);
-      c->detach();
       if (ConnectionPtr refused = pool.submit(std::move(owned))) {
         connections.emplace(c, std::move(refused));
         c->refuse(503, "admin server busy");
