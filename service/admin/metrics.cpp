@@ -32,6 +32,7 @@ using prometheus::MetricType;
 constexpr std::size_t kRejectReasons = static_cast<std::size_t>(RejectReason::kCount);
 constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::kCount);
 constexpr std::size_t kFaultActions = static_cast<std::size_t>(FaultAction::kCount);
+constexpr std::size_t kProxyHeaderResults = static_cast<std::size_t>(ProxyHeaderResult::kCount);
 constexpr std::size_t kBuckets = DurationHistogram::kBoundsSeconds.size() + 1;  // + the +Inf
 
 /// One row of ECHOD_WORKER_COUNTERS: where the counter lives and how it is exported.
@@ -54,6 +55,7 @@ struct Totals {
   std::array<std::uint64_t, kRejectReasons> rejected{};
   std::array<std::uint64_t, kCloseReasons> closed{};
   std::array<std::uint64_t, kFaultActions> faults{};
+  std::array<std::uint64_t, kProxyHeaderResults> proxy_headers{};
   std::array<std::uint64_t, kBuckets> duration_buckets{};  // not cumulative
   double duration_sum_seconds = 0;
 };
@@ -68,6 +70,9 @@ Totals sum_workers(const EchoServer& echo) {
     for (std::size_t i = 0; i < kRejectReasons; ++i) t.rejected[i] += s.rejected[i].get();
     for (std::size_t i = 0; i < kCloseReasons; ++i) t.closed[i] += s.closed[i].get();
     for (std::size_t i = 0; i < kFaultActions; ++i) t.faults[i] += s.faults_injected[i].get();
+    for (std::size_t i = 0; i < kProxyHeaderResults; ++i) {
+      t.proxy_headers[i] += s.proxy_headers[i].get();
+    }
     for (std::size_t i = 0; i < kBuckets; ++i) {
       t.duration_buckets[i] += s.connection_duration.bucket(i);
     }
@@ -213,6 +218,11 @@ std::vector<MetricFamily> MetricsExporter::Impl::collect() const {
       "given the rule, refuse per connection, close, reset and stall when they happen, drop "
       "per datagram.",
       "action", kFaultActionNames, t.faults));
+  out.push_back(labelled_counter(
+      "echod_proxy_protocol_headers_total",
+      "PROXY protocol headers read on the echo listeners, by result (invalid, timeout and "
+      "untrusted connections were closed); all 0 while --proxy-protocol is off.",
+      "result", kProxyHeaderResultNames, t.proxy_headers));
   out.push_back(single("echod_fault_rules",
                        "Fault-injection rules active now (PUT /faults, config key faults); "
                        "0 in production.",

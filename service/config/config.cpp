@@ -107,6 +107,31 @@ Setting duration_setting(SettingInfo info, Duration max, std::function<void(Conf
           [get](const Config& c) { return json(format_duration(get(c))); }};
 }
 
+// A duration where 0 makes no sense (a header timeout of 0 would close every connection
+// before its first byte): the same setting, refusing 0 after a successful parse.
+Setting positive_duration_setting(SettingInfo info, Duration max,
+                                  std::function<void(Config&, Duration)> set,
+                                  std::function<Duration(const Config&)> get) {
+  Setting s = duration_setting(info, max, set, get);
+  auto refuse_zero = [get](Reason r, const Config& c) -> Reason {
+    if (!r && get(c) <= Duration{0}) return "must be more than 0";
+    return r;
+  };
+  s.from_text = [inner = s.from_text, refuse_zero](Config& c, std::string_view t) {
+    Config next = c;
+    Reason r = refuse_zero(inner(next, t), next);
+    if (!r) c = std::move(next);
+    return r;
+  };
+  s.from_json = [inner = s.from_json, refuse_zero](Config& c, const json& j) {
+    Config next = c;
+    Reason r = refuse_zero(inner(next, j), next);
+    if (!r) c = std::move(next);
+    return r;
+  };
+  return s;
+}
+
 Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::string_view)> set,
                        std::function<std::string(const Config&)> get) {
   return {info, set,
@@ -174,6 +199,37 @@ Reason set_faults(Config& c, std::string_view text) {
   return std::nullopt;
 }
 
+// "10.0.0.0/8,192.0.2.7" (or, in JSON, also an array of such strings); empty = any source.
+Reason set_trusted_sources(Config& c, std::string_view text) {
+  std::vector<Cidr> list;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    const auto cidr = parse_cidr(item);
+    if (!cidr) {
+      return "expected CIDRs separated by commas like 10.0.0.0/8,192.0.2.7,::1/128, got \"" +
+             printable(item) + "\"";
+    }
+    list.push_back(*cidr);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+    if (text.empty()) return "a trailing comma leaves an empty CIDR";
+  }
+  c.runtime.proxy_protocol_trusted = std::move(list);
+  return std::nullopt;
+}
+
+std::string trusted_sources_text(const Config& c) {
+  std::string out;
+  for (const Cidr& cidr : c.runtime.proxy_protocol_trusted) {
+    if (!out.empty()) out += ',';
+    out += to_string(cidr);
+  }
+  return out;
+}
+
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       string_setting({"listen", "--listen", "ECHOD_LISTEN",
@@ -186,6 +242,40 @@ const std::vector<Setting>& settings() {
                      [](const Config& c) { return c.admin_listen.to_string(); }),
       bool_setting({"udp", "--udp", "ECHOD_UDP", "also serve UDP echo on the echo port", false},
                    [](Config& c, bool v) { c.udp = v; }, [](const Config& c) { return c.udp; }),
+      string_setting({"proxy_protocol", "--proxy-protocol", "ECHOD_PROXY_PROTOCOL",
+                      "off|v1|v2|any: expect a PROXY protocol header first on every echo "
+                      "connection (no auto-detection: without one it is closed)",
+                      false},
+                     [](Config& c, std::string_view t) -> Reason {
+                       auto m = parse_proxy_protocol_mode(t);
+                       if (!m) return "expected off, v1, v2 or any, got \"" + printable(t) + "\"";
+                       c.proxy_protocol = *m;
+                       return std::nullopt;
+                     },
+                     [](const Config& c) { return std::string(to_string(c.proxy_protocol)); }),
+      Setting{{"proxy_protocol_trusted", "--proxy-protocol-trusted", "ECHOD_PROXY_PROTOCOL_TRUSTED",
+               "CIDR[,CIDR...] allowed to send a PROXY header; others are closed; empty = any",
+               true},
+              set_trusted_sources,
+              [](Config& c, const json& j) -> Reason {
+                if (j.is_string()) return set_trusted_sources(c, j.get<std::string>());
+                if (!j.is_array()) return "expected a string or an array of CIDR strings, got " + j.dump();
+                std::string joined;
+                for (const json& item : j) {
+                  if (!item.is_string() || item.get<std::string>().empty()) {
+                    return "expected CIDR strings like \"10.0.0.0/8\", got " + item.dump();
+                  }
+                  joined += (joined.empty() ? "" : ",") + item.get<std::string>();
+                }
+                return set_trusted_sources(c, joined);
+              },
+              [](const Config& c) { return json(trusted_sources_text(c)); }},
+      positive_duration_setting({"proxy_protocol_timeout", "--proxy-protocol-timeout",
+                        "ECHOD_PROXY_PROTOCOL_TIMEOUT",
+                        "the whole PROXY header must arrive within this long", true},
+                       kMaxShutdownPhase,
+                       [](Config& c, Duration d) { c.runtime.proxy_protocol_timeout = d; },
+                       [](const Config& c) { return c.runtime.proxy_protocol_timeout; }),
       uint_setting({"workers", "--workers", "ECHOD_WORKERS",
                     "event-loop threads; 0 = CPUs this process may use", false},
                    0, kMaxWorkers, [](Config& c, std::uint64_t v) { c.workers = static_cast<unsigned>(v); },

@@ -8,6 +8,7 @@
 
 #include "duration.h"
 #include "fault_rules.h"
+#include "proxy_protocol_mode.h"
 
 namespace echod {
 
@@ -40,6 +41,10 @@ struct RuntimeSettings {
   Duration drain_timeout = std::chrono::seconds(20);
   LogLevel log_level = LogLevel::kInfo;
   FaultRules faults;  // fault injection; empty = none (the echo path pays nothing)
+  // PROXY protocol (only read when Config::proxy_protocol is on): who may send a header
+  // (empty = any source) and how long the whole header may take to arrive.
+  std::vector<Cidr> proxy_protocol_trusted;
+  Duration proxy_protocol_timeout = std::chrono::seconds(3);
   bool operator==(const RuntimeSettings&) const = default;
 };
 
@@ -49,6 +54,7 @@ struct Config {
   Endpoint listen{"", 7007};
   Endpoint admin_listen{"", 8080};
   bool udp = false;
+  ProxyProtocolMode proxy_protocol = ProxyProtocolMode::kOff;
   unsigned workers = 0;  // 0 = CPUs this process may use
   LogFormat log_format = LogFormat::kJson;
   std::string admin_token_file;

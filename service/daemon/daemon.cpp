@@ -124,6 +124,7 @@ int run_daemon(const Config& config, const std::vector<std::string>& args,
                                 {"echo_address", echo.bound_address()},
                                 {"admin_address", admin.bound_address()},
                                 {"udp", config.udp},
+                                {"proxy_protocol", std::string(to_string(config.proxy_protocol))},
                                 {"workers", std::uint64_t{echo.worker_count()}}});
 
   int stop_signal = 0;

@@ -17,7 +17,8 @@ struct EchoServer::Shared {
 };
 
 EchoServer::EchoServer(const Config& config, ConfigStore& store, Logger& logger)
-    : shared_(new Shared{config, WorkerShared{store, logger, {}}}), logger_(logger) {
+    : shared_(new Shared{config, WorkerShared{store, logger, {}, config.proxy_protocol}}),
+      logger_(logger) {
   const unsigned n = config.workers > 0 ? config.workers : available_cpus();
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, shared_->workers));

@@ -9,6 +9,7 @@
 #include "fault_corrupt.h"
 #include "fault_cutoff.h"
 #include "fault_delay.h"
+#include "socket_ops.h"
 
 namespace echod {
 namespace {
@@ -16,18 +17,7 @@ namespace {
 std::int64_t ns(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
 
 bool source_matches(const Cidr& cidr, const sockaddr_storage* peer) {
-  if (peer == nullptr) return false;
-  if (peer->ss_family == AF_INET) {
-    const auto& a = reinterpret_cast<const sockaddr_in&>(*peer);
-    return cidr.contains(false, reinterpret_cast<const std::uint8_t*>(&a.sin_addr));
-  }
-  if (peer->ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(*peer);
-    const auto* b = reinterpret_cast<const std::uint8_t*>(&a.sin6_addr);
-    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) return cidr.contains(false, b + 12);
-    return cidr.contains(true, b);
-  }
-  return false;
+  return peer != nullptr && net::in_cidr(*peer, cidr);
 }
 
 }  // namespace

@@ -10,11 +10,9 @@
 #include <string>
 #include <string_view>
 
-namespace echod {
+#include "proxy_protocol_mode.h"
 
-/// Which header versions a listener accepts (`--proxy-protocol`). No auto-detection: with
-/// any of these on, a connection that does not start with a valid header is refused.
-enum class ProxyProtocolMode { kOff, kV1, kV2, kAny };
+namespace echod {
 
 /// The longest header echod accepts. v1 lines are at most 107 bytes by the spec. v2 allows
 /// 65,535 bytes of addresses and TLVs; real senders (HAProxy, NLB, nginx) send well under a

@@ -130,6 +130,20 @@ PeerAddress peer_address(const sockaddr_storage& ss) {
   return out;
 }
 
+bool in_cidr(const sockaddr_storage& addr, const Cidr& cidr) {
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    return cidr.contains(false, reinterpret_cast<const std::uint8_t*>(&a.sin_addr));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&a.sin6_addr);
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) return cidr.contains(false, b + 12);
+    return cidr.contains(true, b);
+  }
+  return false;
+}
+
 int bind_udp(const Endpoint& at, std::string* error) {
   return bind_socket(at, SOCK_DGRAM, true, error);
 }

@@ -30,6 +30,10 @@ struct PeerAddress {
 };
 PeerAddress peer_address(const sockaddr_storage& ss);
 
+/// Whether `addr` lies in `cidr`. An IPv4-mapped IPv6 address (a dual-stack listener's
+/// IPv4 peer) is matched as the IPv4 address it is.
+bool in_cidr(const sockaddr_storage& addr, const Cidr& cidr);
+
 /// A non-blocking UDP socket bound to `at` with SO_REUSEPORT. -1 with `error` on failure.
 int bind_udp(const Endpoint& at, std::string* error);
 

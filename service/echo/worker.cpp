@@ -94,6 +94,7 @@ void Worker::run() {
     loop_.dispatch(ready);
     run_deferred();
     if (!timers_.empty()) run_timers();
+    if (!preambles_.empty()) [[unlikely]] expire_preambles();
     if (accepting_paused_) resume_accepting_if_due();
     if (now_ns >= next_sweep_ns_) sweep();
   }
@@ -104,6 +105,10 @@ int Worker::wait_timeout_ms() const {
   std::int64_t until = next_sweep_ns_ - steady_now_ns();
   if (accepting_paused_) until = std::min(until, resume_accepting_ns_ - now_ns);
   if (!timers_.empty()) until = std::min(until, timers_.next_ns() - steady_now_ns());
+  if (!preambles_.empty()) {
+    until = std::min(until, preambles_.front().accepted_ns() +
+                                to_ns(settings_.proxy_protocol_timeout) - steady_now_ns());
+  }
   until = std::clamp<std::int64_t>(until, 0, kMaxTurnNs);
   return static_cast<int>((until + 999'999) / 1'000'000);
 }
@@ -143,10 +148,19 @@ void Worker::admit(int fd) {
     stats_.count_reject(RejectReason::kMaxConnections);
     return;
   }
+  // One predictable branch per connection, none per message: off, nothing else runs.
+  if (shared_.proxy_protocol != ProxyProtocolMode::kOff) [[unlikely]] {
+    start_preamble(fd);
+    return;
+  }
+  open_connection(fd, nullptr, false);
+}
+
+void Worker::open_connection(int fd, const sockaddr_storage* source, bool registered) {
   Connection* c = nullptr;
   if (!settings_.faults.rules.empty()) [[unlikely]] {
     bool refused = false;
-    std::unique_ptr<FaultedIo> fault = choose_fault(fd, &refused);
+    std::unique_ptr<FaultedIo> fault = choose_fault(fd, source, &refused);
     if (refused) {
       ::close(fd);  // accepted and closed at once: a sick backend behind a ready probe
       stats_.accepted.add();
@@ -160,7 +174,10 @@ void Worker::admit(int fd) {
     }
   }
   if (c == nullptr) c = new Connection(*this, fd);
-  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c)) {
+  constexpr std::uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // A descriptor moved over from its preamble gets its new watcher in place; epoll reports
+  // bytes that already follow the header at once (MOD re-checks readiness).
+  if (!(registered ? loop_.modify(fd, kEvents, c) : loop_.add(fd, kEvents, c))) {
     if (c->faulted()) faulted_.erase(c->fault_serial());
     delete c;  // closes fd
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -171,7 +188,91 @@ void Worker::admit(int fd) {
   connections_.push_back(c);
   stats_.accepted.add();
   if (shared_.logger.enabled(LogLevel::kDebug)) {
-    shared_.logger.debug("connection opened", {{"worker", std::uint64_t{id_}}, {"fd", std::int64_t{fd}}});
+    if (source != nullptr) {  // the client a PROXY header named
+      const net::PeerAddress client = net::peer_address(*source);
+      shared_.logger.debug("connection opened",
+                           {{"worker", std::uint64_t{id_}}, {"fd", std::int64_t{fd}},
+                            {"client", client.ip}, {"client_port", std::int64_t{client.port}}});
+    } else {
+      shared_.logger.debug("connection opened",
+                           {{"worker", std::uint64_t{id_}}, {"fd", std::int64_t{fd}}});
+    }
+  }
+}
+
+void Worker::start_preamble(int fd) {
+  // Trust is decided by who connected (the balancer), before a byte is read.
+  if (!settings_.proxy_protocol_trusted.empty()) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    bool trusted = false;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      for (const Cidr& cidr : settings_.proxy_protocol_trusted) {
+        if (net::in_cidr(peer, cidr)) {
+          trusted = true;
+          break;
+        }
+      }
+    }
+    if (!trusted) {
+      ::close(fd);
+      stats_.count_proxy_header(ProxyHeaderResult::kUntrusted);
+      stats_.count_reject(RejectReason::kProxyHeader);
+      shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  ProxyPreamble& p = preambles_.emplace_back(static_cast<ProxyPreambleOwner&>(*this), fd,
+                                               FaultListener::kTcp, now_ns);
+  p.position = std::prev(preambles_.end());
+  if (!loop_.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, &p)) {
+    preambles_.erase(p.position);  // closes fd
+    shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    stats_.count_reject(RejectReason::kAcceptError);
+  }
+}
+
+void Worker::on_preamble_ready(ProxyPreamble& p, bool hangup) {
+  ProxyHeader header;
+  switch (p.read(read_buffer_.get(), kReadBufferSize, shared_.proxy_protocol, hangup, &header)) {
+    case ProxyPreamble::Step::kWaiting:
+      return;
+    case ProxyPreamble::Step::kInvalid:
+      stats_.count_proxy_header(ProxyHeaderResult::kInvalid);
+      if (shared_.logger.enabled(LogLevel::kDebug)) {
+        shared_.logger.debug("PROXY header refused",
+                             {{"worker", std::uint64_t{id_}}, {"error", header.error}});
+      }
+      drop_preamble(p);
+      return;
+    case ProxyPreamble::Step::kPeerClosed:
+      drop_preamble(p);  // a connect-and-close (a TCP health check): no header to count
+      return;
+    case ProxyPreamble::Step::kComplete:
+      break;
+  }
+  stats_.count_proxy_header(header.local          ? ProxyHeaderResult::kLocal
+                            : header.version == 1 ? ProxyHeaderResult::kV1
+                                                  : ProxyHeaderResult::kV2);
+  const int fd = p.release_fd();
+  preambles_.erase(p.position);
+  open_connection(fd, header.local ? nullptr : &header.source, true);
+}
+
+// Every preamble that does not become a connection is one rejected connection; the header
+// counters say why (a connect-and-close before any byte counts there only).
+void Worker::drop_preamble(ProxyPreamble& p) {
+  preambles_.erase(p.position);  // closes the descriptor, which also leaves epoll
+  stats_.count_reject(RejectReason::kProxyHeader);
+  shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Oldest first: every preamble has the same timeout, so the front is the next to expire.
+void Worker::expire_preambles() {
+  const std::int64_t limit = to_ns(settings_.proxy_protocol_timeout);
+  while (!preambles_.empty() && now_ns - preambles_.front().accepted_ns() >= limit) {
+    stats_.count_proxy_header(ProxyHeaderResult::kTimeout);
+    drop_preamble(preambles_.front());
   }
 }
 
@@ -210,10 +311,11 @@ void Worker::resume_accepting_if_due() {
   if (listen_fd_ >= 0) loop_.add(listen_fd_, EPOLLIN, &listener_);
 }
 
-std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, bool* refused) {
+std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, const sockaddr_storage* source,
+                                                bool* refused) {
   sockaddr_storage peer{};
-  const sockaddr_storage* from = nullptr;
-  if (faults_need_peer_) {
+  const sockaddr_storage* from = source;  // the PROXY header's client, when there was one
+  if (from == nullptr && faults_need_peer_) {
     socklen_t len = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) from = &peer;
   }
@@ -338,6 +440,8 @@ void Worker::stop_accepting() {
 void Worker::close_all() {
   run_on_loop([this] {
     now_ns = steady_now_ns();
+    // Connections still waiting for their header have sent nothing to echo.
+    while (!preambles_.empty()) drop_preamble(preambles_.front());
     for (std::size_t i = connections_.size(); i-- > 0;) {
       connections_[i]->flush_and_close(CloseReason::kShutdown);
     }

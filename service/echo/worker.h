@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "event_loop.h"
 #include "fault.h"
 #include "logger.h"
+#include "proxy_preamble.h"
 #include "timer_heap.h"
 #include "udp_echo.h"
 #include "worker_stats.h"
@@ -25,13 +27,15 @@ struct WorkerShared {
   ConfigStore& store;
   Logger& logger;
   std::atomic<std::int64_t> active_connections{0};
+  /// `--proxy-protocol`: fixed for the process's life (not a runtime setting).
+  ProxyProtocolMode proxy_protocol = ProxyProtocolMode::kOff;
 };
 
 /// One event-loop thread: its listener (and UDP socket), the connections it accepted, the
 /// timers that close idle and old connections, and its own counters.
 /// Control methods (bind, start, stop_accepting, close_all, stop) are called from the
 /// controlling thread; they hand work to the loop thread with EventLoop::post().
-class Worker final : private ConnectionContext {
+class Worker final : private ConnectionContext, private ProxyPreambleOwner {
  public:
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
@@ -67,6 +71,15 @@ class Worker final : private ConnectionContext {
   void run();
   void accept_ready();
   void admit(int fd);
+  // Turns an accepted (and counted) descriptor into an echo connection. `source`: the client
+  // address a PROXY header named (null: the socket's peer). `registered`: the descriptor is
+  // already in epoll (it waited for its header there).
+  void open_connection(int fd, const sockaddr_storage* source, bool registered);
+  // The PROXY protocol stage (only with --proxy-protocol on).
+  void start_preamble(int fd);
+  void on_preamble_ready(ProxyPreamble& p, bool hangup) override;
+  void drop_preamble(ProxyPreamble& p);
+  void expire_preambles();
   void shed_with_reserve_fd();
   void pause_accepting();
   void resume_accepting_if_due();
@@ -76,7 +89,7 @@ class Worker final : private ConnectionContext {
   void run_deferred();
   void run_timers();
   // The fault rule for a new connection; refuse and reset-at-accept are done here.
-  std::unique_ptr<FaultedIo> choose_fault(int fd, bool* refused);
+  std::unique_ptr<FaultedIo> choose_fault(int fd, const sockaddr_storage* source, bool* refused);
   int wait_timeout_ms() const;
   // Runs `task` on the loop thread and waits for it (before start(): runs it here).
   void run_on_loop(const std::function<void()>& task);
@@ -99,6 +112,7 @@ class Worker final : private ConnectionContext {
   std::unique_ptr<char[]> read_buffer_;
   std::vector<Connection*> connections_;
   std::vector<Connection*> deferred_;
+  std::list<ProxyPreamble> preambles_;  // in accept order, so the oldest times out first
   RuntimeSettings settings_;
   FaultRng fault_rng_;
   bool faults_need_peer_ = false;

@@ -43,10 +43,24 @@ enum class RejectReason : std::size_t {
   kMaxConnections,  // max-connections reached
   kAcceptError,     // accept() failed for a reason other than descriptor exhaustion
   kFdLimit,         // EMFILE/ENFILE: shed through the reserve descriptor
+  kProxyHeader,     // no valid PROXY header (invalid, late, untrusted, or none at all)
   kCount
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(RejectReason::kCount)>
-    kRejectReasonNames{"max_connections", "accept_error", "fd_limit"};
+    kRejectReasonNames{"max_connections", "accept_error", "fd_limit", "proxy_header"};
+
+/// What became of a PROXY protocol header (echod_proxy_protocol_headers_total{result}).
+enum class ProxyHeaderResult : std::size_t {
+  kV1,         // a v1 line with an address
+  kV2,         // a v2 PROXY command with an address
+  kLocal,      // v2 LOCAL, or no usable address (v1 UNKNOWN, v2 UNSPEC/UNIX): the peer stands
+  kInvalid,    // bytes that are not a header of an accepted version: closed
+  kTimeout,    // the whole header did not arrive within proxy-protocol-timeout: closed
+  kUntrusted,  // from a source outside proxy-protocol-trusted: closed before reading
+  kCount
+};
+constexpr std::array<std::string_view, static_cast<std::size_t>(ProxyHeaderResult::kCount)>
+    kProxyHeaderResultNames{"v1", "v2", "local", "invalid", "timeout", "untrusted"};
 
 /// Connection-duration histogram, recorded once per closed connection.
 class DurationHistogram {
@@ -98,6 +112,7 @@ struct alignas(64) WorkerStats {
   std::array<LocalCounter, static_cast<std::size_t>(RejectReason::kCount)> rejected{};
   std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
   std::array<LocalCounter, static_cast<std::size_t>(FaultAction::kCount)> faults_injected{};
+  std::array<LocalCounter, static_cast<std::size_t>(ProxyHeaderResult::kCount)> proxy_headers{};
   DurationHistogram connection_duration;
   /// steady_clock nanoseconds of the loop's last turn; /livez compares it with now.
   std::atomic<std::int64_t> heartbeat_ns{0};
@@ -105,6 +120,7 @@ struct alignas(64) WorkerStats {
   void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
   void count_reject(RejectReason r) { rejected[static_cast<std::size_t>(r)].add(); }
   void count_fault(FaultAction a) { faults_injected[static_cast<std::size_t>(a)].add(); }
+  void count_proxy_header(ProxyHeaderResult r) { proxy_headers[static_cast<std::size_t>(r)].add(); }
 };
 
 }  // namespace echod
