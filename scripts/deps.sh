@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(cmake g++ make pkg-config libcpp-httplib-dev nlohmann-json3-dev
   prometheus-cpp-dev libgtest-dev libcli11-dev libssl-dev openssl curl ca-certificates iproute2)
 sanitize_pkgs=(clang-14 libclang-rt-14-dev)
-e2e_pkgs=(prometheus prometheus-blackbox-exporter podman buildah runc catatonit debootstrap
+e2e_pkgs=(haproxy prometheus prometheus-blackbox-exporter podman buildah runc catatonit debootstrap
   iproute2 nodejs npm unzip procps python3)
 bench_pkgs=(valgrind strace procps python3 golang-go socat)
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
