@@ -83,9 +83,35 @@ INSTANTIATE_TEST_SUITE_P(
                       BadJsonCase{R"({"log_level": "loud"})", "log_level", "debug"},
                       BadJsonCase{R"({"listen": "nope"})", "listen", "HOST"},
                       BadJsonCase{R"({"workers": 5000})", "workers", "between"},
+                      BadJsonCase{R"({"proxy_protocol": "v3"})", "proxy_protocol", "off, v1"},
+                      BadJsonCase{R"({"proxy_protocol_trusted": "10.0.0.0/33"})",
+                                  "proxy_protocol_trusted", "CIDR"},
+                      BadJsonCase{R"({"proxy_protocol_trusted": ["10.0.0.0/8", 7]})",
+                                  "proxy_protocol_trusted", "CIDR"},
+                      BadJsonCase{R"({"proxy_protocol_timeout": "0ms"})",
+                                  "proxy_protocol_timeout", "more than 0"},
                       // All or nothing: a good key before a bad one is not applied either.
                       BadJsonCase{R"({"max_connections": 5, "idle_timeout": "x"})",
                                   "idle_timeout", "duration"}));
+
+TEST(ApplyJson, ProxyProtocolSettings) {
+  Config c;
+  ASSERT_FALSE(apply_json(c, R"({"proxy_protocol": "v2", "proxy_protocol_timeout": "750ms",
+      "proxy_protocol_trusted": ["10.0.0.0/8", "2001:db8::/32"]})",
+                          JsonScope::kFile, "test"));
+  EXPECT_EQ(c.proxy_protocol, ProxyProtocolMode::kV2);
+  EXPECT_EQ(c.runtime.proxy_protocol_timeout, std::chrono::milliseconds(750));
+  ASSERT_EQ(c.runtime.proxy_protocol_trusted.size(), 2u);
+  EXPECT_EQ(to_string(c.runtime.proxy_protocol_trusted[1]), "2001:db8::/32");
+  // The flag's comma-separated form, and back out as the file writes it.
+  ASSERT_FALSE(apply_json(c, R"({"proxy_protocol_trusted": "192.0.2.0/24,198.51.100.7"})",
+                          JsonScope::kRuntime, "PUT /config"));
+  EXPECT_EQ(setting_value_text(c, "proxy_protocol_trusted"), "192.0.2.0/24,198.51.100.7/32");
+  // The mode is fixed for the process's life; who is trusted and the timeout are not.
+  EXPECT_TRUE(apply_json(c, R"({"proxy_protocol": "off"})", JsonScope::kRuntime, "PUT /config"));
+  ASSERT_FALSE(apply_json(c, R"({"proxy_protocol_trusted": ""})", JsonScope::kRuntime, "api"));
+  EXPECT_TRUE(c.runtime.proxy_protocol_trusted.empty());
+}
 
 TEST(ApplyJson, RuntimeScopeRefusesStaticSettings) {
   Config c;
