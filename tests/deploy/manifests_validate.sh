@@ -113,20 +113,34 @@ cp -r "$chart" "$TMP/notes-chart"
 rm "$TMP/notes-chart/templates/NOTES.txt"
 printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' \
   'data: {notes: {{ include "echod.test.notes" . | quote }}}' >"$TMP/notes-chart/templates/notes.yaml"
-"$HELM" template echod "$TMP/notes-chart" --namespace echod --show-only templates/notes.yaml \
-  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(require("js-yaml").load(s).data.notes))' \
-  >"$TMP/NOTES.txt"
+notes_of() {
+  "$HELM" template echod "$TMP/notes-chart" --namespace echod --show-only templates/notes.yaml "$@" \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(require("js-yaml").load(s).data.notes))'
+}
+notes_of >"$TMP/NOTES.txt"
 for want in "helm test echod --namespace echod" "/usr/local/bin/echo-probe tcp" "echo-probe http http://" \
   "echod.echod.svc:7007" "grace period 35s"; do
   grep -qF -- "$want" "$TMP/NOTES.txt" || die "NOTES.txt lacks '$want': $(cat "$TMP/NOTES.txt")"
 done
-log "NOTES.txt renders with the probe commands"
+notes_of -f "$chart/ci/proxy-protocol-values.yaml" --set tls.clientCaSecret=ca --set tls.probe.clientSecret=cli >"$TMP/NOTES-tls.txt"
+for want in "TLS port:   echod.echod.svc:7443 (certificate from Secret echod-tls; client certificates required, CA from ca)" \
+  "echo-probe tcp --tls --tls-ca ca.crt --tls-server-name echod.echod.svc --tls-cert client.crt --tls-key client.key" \
+  "PROXY protocol (v2) is required on the echo ports, from 10.0.0.0/16, 10.244.0.0/16, fd00:10:244::/56 only" \
+  "add --proxy-protocol v2"; do
+  grep -qF -- "$want" "$TMP/NOTES-tls.txt" || die "NOTES.txt (TLS, PROXY) lacks '$want': $(cat "$TMP/NOTES-tls.txt")"
+done
+! grep -q "TLS\|PROXY" "$TMP/NOTES.txt" || die "NOTES.txt speaks of TLS or PROXY by default"
+log "NOTES.txt renders with the probe commands (and the TLS port, the PROXY protocol when on)"
 
 # The chart's PrometheusRule is a valid Prometheus rule file.
-node -e '
+# rules_of RENDER OUT: the groups of RENDER's PrometheusRule as a plain rule file.
+rules_of() {
+  node -e '
 const y=require("js-yaml"),fs=require("fs");
 const r=y.loadAll(fs.readFileSync(process.argv[1],"utf8")).find(d=>d&&d.kind==="PrometheusRule");
-fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-prometheusrule.yaml" "$TMP/chart-rules.yml"
+fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$1" "$2"
+}
+rules_of "$TMP/ci-prometheusrule.yaml" "$TMP/chart-rules.yml"
 promtool check rules "$TMP/chart-rules.yml"
 # The same alerts as deploy/prometheus/echod-rules.yml's echod group, by name.
 for alert in EchodDown EchodConnectionsRejected EchodConfigReloadFailed EchodDrainTooLong \
@@ -143,16 +157,94 @@ for want in "name: echod-monitor" "name: echod-headless" "clusterIP: None" \
 done
 ! grep -q "echod-monitor\|echod-headless" "$TMP/default.yaml" || die "the monitor is rendered by default"
 [ "$(grep -c '^kind: ServiceMonitor$' "$TMP/ci-monitor.yaml")" -eq 2 ] || die "ci/monitor: want 2 ServiceMonitors"
-node -e '
-const y=require("js-yaml"),fs=require("fs");
-const r=y.loadAll(fs.readFileSync(process.argv[1],"utf8")).find(d=>d&&d.kind==="PrometheusRule");
-fs.writeFileSync(process.argv[2], y.dump({groups:r.spec.groups}));' "$TMP/ci-monitor.yaml" "$TMP/chart-monitor-rules.yml"
+rules_of "$TMP/ci-monitor.yaml" "$TMP/chart-monitor-rules.yml"
 promtool check rules "$TMP/chart-monitor-rules.yml"
 for alert in EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
   grep -q "alert: $alert\$" "$TMP/chart-monitor-rules.yml" || die "chart PrometheusRule lacks $alert"
 done
 mutate "selects the pods of" 's/app.kubernetes.io\/name: echod-monitor/app.kubernetes.io\/name: echod/' "$TMP/ci-monitor.yaml"
 mutate "livenessProbe port is admin, want the named port http" '/name: monitor/,/readinessProbe/{s/port: http/port: admin/}' "$TMP/ci-monitor.yaml"
+
+# TLS and the PROXY protocol (ci/tls-values.yaml: mTLS, monitor, rules; ci/proxy-protocol-
+# values.yaml: v2 behind a load balancer, TLS unverified): none of it by default.
+! grep -q -- '--tls-\|--proxy-protocol\|echo-tls\|tls://' "$TMP/default.yaml" || die "TLS or PROXY protocol rendered by default"
+node - "$TMP/ci-tls.yaml" "$TMP/ci-proxy-protocol.yaml" <<'JS' || die "TLS / PROXY protocol render is wrong"
+const y = require('js-yaml'), fs = require('fs');
+const load = (f) => y.loadAll(fs.readFileSync(f, 'utf8')).filter((d) => d);
+const find = (docs, kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name)
+  || (() => { throw new Error(`no ${kind}/${name}`); })();
+const container = (spec, name) => spec.containers.find((c) => c.name === name)
+  || (() => { throw new Error(`no container ${name}`); })();
+// Each [flag, value] pair must appear in args as two adjacent items ([flag] alone: present).
+const hasPairs = (where, args, pairs) => {
+  for (const [flag, value] of pairs) {
+    const i = args.indexOf(flag);
+    if (i < 0 || (value !== undefined && args[i + 1] !== value)) {
+      throw new Error(`${where}: want ${flag} ${value ?? ''}, args ${JSON.stringify(args)}`);
+    }
+  }
+};
+const port = (svc, name) => svc.spec.ports.find((p) => p.name === name);
+
+const tls = load(process.argv[2]);
+const dep = find(tls, 'Deployment', 'echod').spec.template.spec;
+hasPairs('echod', container(dep, 'echod').args, [['--tls-listen', ':7443'], ['--tls-cert', '/etc/echod/tls/tls.crt'],
+  ['--tls-key', '/etc/echod/tls/tls.key'], ['--tls-client-ca', '/etc/echod/tls-client-ca/ca.crt'],
+  ['--tls-min-version', '1.3'], ['--tls-handshake-timeout', '5s']]);
+const vol = dep.volumes.find((v) => v.name === 'tls');
+if (vol.secret.secretName !== 'echod-tls' || vol.secret.items) throw new Error('tls volume: the whole Secret echod-tls, no items');
+for (const name of ['echod', 'echod-headless']) {
+  const p = port(find(tls, 'Service', name), 'echo-tls');
+  if (!p || p.port !== 7443 || p.targetPort !== 'echo-tls') throw new Error(`Service ${name}: no echo-tls port 7443`);
+}
+const np = find(tls, 'NetworkPolicy', 'echod').spec.ingress[0];
+if (!np.ports.some((p) => p.port === 'echo-tls') || !np.from) throw new Error('NetworkPolicy: echo-tls not in the echoFrom rule');
+const test = find(tls, 'Pod', 'echod-test').spec;
+const probe = container(test, 'echo-tls');
+hasPairs('helm test', probe.args, [['--tls'], ['--tls-ca', '/etc/echo-probe/tls-ca/ca.crt'],
+  ['--tls-server-name', 'echod.echod.svc'], ['--tls-cert', '/etc/echo-probe/tls-client/tls.crt'],
+  ['--tls-key', '/etc/echo-probe/tls-client/tls.key']]);
+if (probe.args[probe.args.length - 1] !== 'echod:7443') throw new Error(`helm test probes ${probe.args.slice(-1)}`);
+// The probes get the CA of echod's Secret, never its private key.
+const monSpec = find(tls, 'Deployment', 'echod-monitor').spec.template.spec;
+for (const spec of [test, monSpec]) {
+  const ca = spec.volumes.find((v) => v.name === 'tls-ca').secret;
+  if (ca.secretName !== 'echod-tls' || JSON.stringify(ca.items) !== '[{"key":"ca.crt","path":"ca.crt"}]') {
+    throw new Error(`tls-ca volume projects ${JSON.stringify(ca)}, want only ca.crt of echod-tls`);
+  }
+  if (spec.volumes.find((v) => v.name === 'tls-client').secret.secretName !== 'echod-probe-client') throw new Error('tls-client Secret');
+}
+const mon = container(monSpec, 'monitor').args;
+hasPairs('monitor', mon, [['--tls-ca', '/etc/echo-probe/tls-ca/ca.crt'], ['--tls-server-name', 'echod.echod.svc'],
+  ['--tls-cert', '/etc/echo-probe/tls-client/tls.crt'], ['tls://echod.echod.svc:7443'], ['tls://echod-headless.echod.svc:7443']]);
+if (mon.includes('--proxy-protocol')) throw new Error('monitor sends a PROXY header with proxyProtocol off');
+
+const pp = load(process.argv[3]);
+hasPairs('echod', container(find(pp, 'Deployment', 'echod').spec.template.spec, 'echod').args,
+  [['--proxy-protocol', 'v2'], ['--proxy-protocol-trusted', '10.0.0.0/16,10.244.0.0/16,fd00:10:244::/56'],
+   ['--proxy-protocol-timeout', '2s']]);
+const ptest = find(pp, 'Pod', 'echod-test').spec;
+hasPairs('helm test echo', container(ptest, 'echo').args, [['--proxy-protocol', 'v2']]);
+hasPairs('helm test echo-tls', container(ptest, 'echo-tls').args, [['--proxy-protocol', 'v2'], ['--tls-insecure']]);
+if (container(ptest, 'echo-tls').args.includes('--tls-ca') || ptest.volumes) throw new Error('verify=insecure still mounts a CA');
+hasPairs('monitor', container(find(pp, 'Deployment', 'echod-monitor').spec.template.spec, 'monitor').args,
+  [['--proxy-protocol', 'v2'], ['--tls-insecure'], ['tls://echod.echod.svc:7443']]);
+console.log('TLS: args, Secret directory, ports on both Services and the NetworkPolicy, helm test and monitor get the CA only; PROXY protocol: args, the probes send v2');
+JS
+rules_of "$TMP/ci-tls.yaml" "$TMP/chart-tls-rules.yml"
+rules_of "$TMP/ci-proxy-protocol.yaml" "$TMP/chart-proxy-rules.yml"
+promtool check rules "$TMP/chart-tls-rules.yml" "$TMP/chart-proxy-rules.yml"
+for alert in EchodCertificateExpiresSoon EchodTlsReloadFailing EchodTlsHandshakesFailing; do
+  grep -q "alert: $alert\$" "$TMP/chart-tls-rules.yml" || die "ci/tls PrometheusRule lacks $alert"
+  ! grep -q "alert: $alert\$" "$TMP/chart-rules.yml" || die "$alert rendered without tls.enabled"
+done
+grep -q 'time() < 21 \* 86400' "$TMP/chart-tls-rules.yml" || die "prometheusRule.certificateExpiryDays not used"
+! grep -q "EchodProxyProtocolRejected" "$TMP/chart-tls-rules.yml" || die "EchodProxyProtocolRejected rendered with proxyProtocol off"
+grep -q "alert: EchodProxyProtocolRejected$" "$TMP/chart-proxy-rules.yml" || die "ci/proxy-protocol PrometheusRule lacks EchodProxyProtocolRejected"
+[ "$(grep -c 'alert:' "$TMP/chart-tls-rules.yml")" -eq 12 ] || die "ci/tls PrometheusRule should hold 5 + 3 TLS + 4 monitor alerts"
+mutate "mounted with subPath, which never sees a Secret update" 's#^\( *\)mountPath: /etc/echod/tls$#&\n\1subPath: tls.crt#' "$TMP/ci-tls.yaml"
+mutate "is not the containerPort named echo-tls" 's/- ":7443"/- ":7444"/' "$TMP/ci-tls.yaml"
+mutate "does not come from a Secret" '/^        - name: tls$/{n;s/secret:/configMap:/;n;s/secretName:/name:/}' "$TMP/ci-tls.yaml"
 
 # echod itself accepts every rendered config file (when it is built).
 if [ -n "${ECHOD_BINARY:-}" ] && [ -x "$ECHOD_BINARY" ]; then
