@@ -46,6 +46,46 @@ for f in "$ECHOD_SOURCE_DIR"/deploy/*.yaml; do
   [ "$n" -eq 1 ] || die "$f holds $n objects, want 1"
 done
 
+# deploy/components/tls and proxy-protocol, both on, from an overlay outside deploy/ (kustomize
+# refuses an overlay inside its base's folder): validated like deploy/, and they say what the
+# chart says with tls.enabled and proxyProtocol.mode=v2.
+! grep -q -- '--tls-\|--proxy-protocol\|echo-tls' "$TMP/kustomize.yaml" || die "deploy/ turns TLS or PROXY protocol on by default"
+mkdir -p "$TMP/overlay"
+base="$(realpath --relative-to="$TMP/overlay" "$ECHOD_SOURCE_DIR/deploy")"
+printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' "resources: [$base]" \
+  "components: [$base/components/tls, $base/components/proxy-protocol]" >"$TMP/overlay/kustomization.yaml"
+"$KUBECTL" kustomize "$TMP/overlay" >"$TMP/kustomize-components.yaml"
+echo -n "deploy/ + components/tls + components/proxy-protocol: "
+validate "$TMP/kustomize-components.yaml"
+node - "$TMP/kustomize-components.yaml" <<'JS' || die "deploy/components render is wrong"
+const y = require('js-yaml'), fs = require('fs');
+const docs = y.loadAll(fs.readFileSync(process.argv[2], 'utf8')).filter((d) => d);
+const get = (kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+const want = (cond, what) => { if (!cond) throw new Error(what); };
+const echod = get('Deployment', 'echod').spec.template.spec;
+const args = echod.containers[0].args.join(' ');
+for (const a of ['--tls-listen :7443 --tls-cert /etc/echod/tls/tls.crt --tls-key /etc/echod/tls/tls.key',
+  '--proxy-protocol v2 --proxy-protocol-trusted 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16 --proxy-protocol-timeout 3s']) {
+  want(args.includes(a), `echod args lack "${a}": ${args}`);
+}
+want(echod.volumes.some((v) => v.name === 'tls' && v.secret && v.secret.secretName === 'echod-tls' && !v.secret.items),
+  'echod: the whole Secret echod-tls as volume tls');
+for (const name of ['echod', 'echod-headless']) {
+  want(get('Service', name).spec.ports.some((p) => p.name === 'echo-tls' && p.port === 7443), `Service ${name} lacks echo-tls 7443`);
+}
+want(get('NetworkPolicy', 'echod').spec.ingress[0].ports.some((p) => p.port === 'echo-tls'), 'NetworkPolicy lacks echo-tls');
+const mon = get('Deployment', 'echod-monitor').spec.template.spec;
+const margs = mon.containers[0].args;
+const first = margs.findIndex((a) => /^[a-z]+:\/\//.test(a));
+for (const opt of ['--tls-ca', '--tls-server-name', '--proxy-protocol']) {
+  const i = margs.indexOf(opt);
+  want(i > 0 && i < first, `monitor: ${opt} missing or after the targets: ${margs.join(' ')}`);
+}
+want(margs.includes('tls://echod.echod.svc:7443') && margs.includes('tls://echod-headless.echod.svc:7443'), 'monitor lacks tls:// targets');
+want(JSON.stringify(mon.volumes[0].secret.items) === '[{"key":"ca.crt","path":"ca.crt"}]', 'monitor must get ca.crt only');
+console.log('deploy/components: TLS listener, ports, Secret directory; PROXY protocol v2; the monitor probes tls:// and sends v2');
+JS
+
 # Instance identity: the chart and deploy/ pass the pod name, namespace and node name
 # through the downward API (echod shows them in GET / and echod_instance_info).
 node - "$TMP/default.yaml" "$TMP/kustomize.yaml" <<'JS' || die "downward API env is wrong"
