@@ -66,7 +66,8 @@ class Dashboard:
         self.row = row
         self.y += 1
 
-    def panel(self, title, targets, unit="short", kind="timeseries", width=8, desc="", stack=False):
+    def panel(self, title, targets, unit="short", kind="timeseries", width=8, desc="", stack=False,
+              thresholds=None):
         if self.x + width > 24:
             self.y += 8
             self.x = 0
@@ -78,6 +79,9 @@ class Dashboard:
                         for i, (e, l) in enumerate(targets)],
             "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         }
+        if thresholds:  # [(color, from value), ...], the first from -inf
+            p["fieldConfig"]["defaults"]["thresholds"] = {"mode": "absolute", "steps": [
+                {"color": c, "value": v} for c, v in thresholds]}
         if kind == "timeseries":
             p["fieldConfig"]["defaults"]["custom"] = {
                 "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10 if stack else 0,
@@ -171,17 +175,36 @@ def build():
     d.panel("Active fault rules", [(f"sum by (instance) (echod_fault_rules{{{S}}})", "{{instance}}")])
 
     d.add_row("TLS and PROXY protocol", collapsed=True)
-    d.panel("TLS handshakes/s by result", [(rate("echod_tls_handshakes_total", "result"), "{{result}}")], unit="ops")
+    d.panel("TLS handshakes/s by result", [(rate("echod_tls_handshakes_total", "result"), "{{result}}")], unit="ops",
+            desc="success, failure (bad certificate, version, no client certificate under mTLS), timeout "
+                 "(--tls-handshake-timeout; also a plain TCP health check on the TLS port).")
+    d.panel("TLS handshake failure ratio",
+            [(f'sum by (instance) (rate(echod_tls_handshakes_total{{{S}, result!="success"}}[{RATE}])) / '
+              f"sum by (instance) (rate(echod_tls_handshakes_total{{{S}}}[{RATE}]))", "{{instance}}")],
+            unit="percentunit", desc="Failed and timed-out handshakes over all (alert EchodTlsHandshakesFailing).")
     d.panel("TLS handshake duration", quantiles("echod_tls_handshake_duration_seconds"), unit="s")
-    d.panel("Certificate expires in",
-            [(f"min by (instance) (echod_tls_certificate_expiry_timestamp_seconds{{{S}}}) - time()", "{{instance}}")],
-            unit="s", desc="notAfter of the served leaf certificate, minus now.")
-    d.panel("TLS certificate reloads by result", [(rate("echod_tls_reloads_total", "result", fn="increase"), "{{result}}")])
+    d.panel("Days until certificate expiry",
+            [(f"(min by (instance) (echod_tls_certificate_expiry_timestamp_seconds{{{S}}}) - time()) / 86400",
+              "{{instance}}")],
+            kind="stat", thresholds=[("red", None), ("orange", 7), ("green", 14)],
+            desc="notAfter of the served leaf certificate, minus now, in days. Alert EchodCertificateExpiresSoon "
+                 "fires under 14 days: a renewal failed, or echod did not load the renewed Secret.")
+    d.panel("TLS certificate reloads by result", [(rate("echod_tls_reloads_total", "result", fn="increase"), "{{result}}")],
+            desc="SIGHUP and certificate file changes (a Secret update). failure: the new pair was refused and the "
+                 "old certificate is still served (alert EchodTlsReloadFailing).")
     d.panel("TLS bytes/s", [(rate("echod_received_bytes_total", "protocol", sel=S + ', protocol="tls"'), "received"),
                             (rate("echod_sent_bytes_total", "protocol", sel=S + ', protocol="tls"'), "sent")],
-            unit="Bps")
+            unit="Bps", desc="Plaintext bytes of the TLS listener.")
     d.panel("PROXY protocol headers/s by result",
-            [(rate("echod_proxy_protocol_headers_total", "result"), "{{result}}")], unit="ops")
+            [(rate("echod_proxy_protocol_headers_total", "result"), "{{result}}")], unit="ops",
+            desc="v1, v2 and local (a load balancer's health check) are good headers; invalid, timeout and "
+                 "untrusted connections were closed unechoed.")
+    d.panel("PROXY protocol rejected ratio by reason",
+            [(f'sum by (result) (rate(echod_proxy_protocol_headers_total{{{S}, result=~"invalid|timeout|untrusted"}}[{RATE}]))'
+              f" / ignoring (result) group_left sum(rate(echod_proxy_protocol_headers_total{{{S}}}[{RATE}]))",
+              "{{result}}")],
+            unit="percentunit", desc="invalid: no header or another version (proxy protocol off at the load balancer?); "
+                                      "untrusted: a source outside --proxy-protocol-trusted (alert EchodProxyProtocolRejected).")
 
     d.add_row("echo-probe monitor", collapsed=True)
     d.panel("Success ratio per target",
@@ -198,6 +221,8 @@ def build():
             quantiles("echo_probe_reconnect_seconds", by="target", sel=M, qs=(0.99,)), unit="s")
     d.panel("Connect time p99 per address",
             quantiles("echo_probe_connect_seconds", by="address", sel=M, qs=(0.99,)), unit="s")
+    d.panel("TLS handshake p99 per address (tls:// targets)",
+            quantiles("echo_probe_tls_handshake_seconds", by="address", sel=M, qs=(0.99,)), unit="s")
     d.panel("Persistent connections per address",
             [(f"sum by (address) (echo_probe_persistent_connections{{{M}}})", "{{address}}")])
     d.panel("Addresses probed per target", [(f"sum by (target) (echo_probe_addresses{{{M}}})", "{{target}}")])

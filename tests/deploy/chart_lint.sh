@@ -31,4 +31,13 @@ refuse "Additional property max_conections is not allowed" --set config.max_cone
 refuse "Does not match pattern" --set-string config.drain_timeout=20
 refuse "log_level" --set config.log_level=verbose
 refuse "minReplicas must not exceed" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=2
+# TLS and the PROXY protocol: half-configured values are refused before a pod crashloops.
+refuse "tls.enabled needs tls.existingSecret" --set tls.enabled=true
+refuse "tls.port must differ from ports.echo" --set tls.enabled=true --set tls.existingSecret=s --set tls.port=7007
+refuse "needs tls.probe.clientSecret" --set tls.enabled=true --set tls.existingSecret=s --set tls.clientCaSecret=ca
+refuse "minVersion" --set tls.enabled=true --set tls.existingSecret=s --set-string tls.minVersion=1.1
+refuse "verify" --set tls.probe.verify=none
+refuse "mode" --set proxyProtocol.mode=v3
+refuse "trusted" --set 'proxyProtocol.trusted={10.0.0.0}'
+refuse "Does not match pattern" --set-string proxyProtocol.timeout=3
 echo "chart lint: ok"

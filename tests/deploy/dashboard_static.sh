@@ -54,13 +54,15 @@ echod_faults_injected_total echod_fault_rules echod_tls_handshakes_total echod_t
 echod_tls_certificate_expiry_timestamp_seconds echod_tls_reloads_total echod_proxy_protocol_headers_total
 echo_probe_messages_total echo_probe_verified_total echo_probe_errors_total echo_probe_rtt_seconds_bucket
 echo_probe_breaks_total echo_probe_connect_seconds_bucket echo_probe_persistent_connections
-echo_probe_reconnect_seconds_bucket echo_probe_addresses echo_probe_last_success_timestamp_seconds""".split()
+echo_probe_reconnect_seconds_bucket echo_probe_addresses echo_probe_last_success_timestamp_seconds
+echo_probe_tls_handshake_seconds_bucket""".split()
 for m in want:
     if m + "{" not in text:
         problems.append(f"no panel uses {m}")
 for must in ['by (reason) (rate(echod_connections_rejected_total', 'by (reason) (rate(echod_connections_closed_total',
              'by (address, le) (rate(echo_probe_rtt_seconds_bucket', 'by (action) (rate(echod_faults_injected_total',
-             'by (result) (rate(echod_tls_handshakes_total']:
+             'by (result) (rate(echod_tls_handshakes_total', 'by (result) (rate(echod_proxy_protocol_headers_total',
+             '(min by (instance) (echod_tls_certificate_expiry_timestamp_seconds']:
     if must not in text:
         problems.append(f"no panel has {must}...")
 if problems:

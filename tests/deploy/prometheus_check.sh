@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/prometheus/: `promtool check config` accepts the scrape configs, `promtool check
 # rules` the alert rules, `promtool test rules` proves each alert fires and stays quiet, and
-# each of the four alerts the issue names has a unit test.
+# every alert has a unit test.
 source "$(dirname "$0")/lib.sh"
 ensure_tools
 need promtool
@@ -14,7 +14,8 @@ promtool --version 2>&1 | head -n 1
 (cd "$dir" && promtool test rules echod-rules.test.yml)
 
 for alert in EchodDown EchodConnectionsRejected EchodConfigReloadFailed EchodDrainTooLong \
-  EchodFaultsActive EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
+  EchodFaultsActive EchodCertificateExpiresSoon EchodTlsReloadFailing EchodTlsHandshakesFailing \
+  EchodProxyProtocolRejected EchoPathErrors EchoPathDown EchoPathLatencyHigh EchoPathDisrupted; do
   grep -q "alert: $alert$" "$dir/echod-rules.yml" || die "rule $alert missing"
   grep -q "alertname: $alert$" "$dir/echod-rules.test.yml" || die "no unit test for $alert"
 done

@@ -5,7 +5,8 @@
 // the CRD models declare their nested types inline), then against echod's own rules:
 // restricted Pod Security Standard fields, probes on /livez and /readyz via the admin port,
 // never a tcpSocket probe on the echo port, enableServiceLinks false, a grace period longer
-// than shutdown_delay + drain_timeout, and no helper pod matched by a workload's selector.
+// than shutdown_delay + drain_timeout, no helper pod matched by a workload's selector, and
+// TLS files from read-only Secret directories (no subPath: a Secret update must arrive).
 // Usage: NODE_PATH=<node_modules> node validate-k8s.cjs FILE.yaml...   exit 0 = all valid.
 'use strict';
 const fs = require('fs');
@@ -206,6 +207,32 @@ function checkProbes(spec, where, configs, file) {
   }
 }
 
+// TLS (SPEC "TLS on the echo port"): each certificate, key or CA file echod is given comes
+// from a Secret mounted as a directory. A subPath mount never sees a Secret update (the
+// kubelet swaps the ..data symlink of the directory), so echod would never reload it.
+// The --tls-listen port is the named containerPort echo-tls.
+function checkTls(spec, where) {
+  const c = spec.containers.find((x) => x.name === 'echod');
+  const args = c.args || [];
+  for (const flag of ['--tls-cert', '--tls-key', '--tls-client-ca']) {
+    const i = args.indexOf(flag);
+    if (i < 0) continue;
+    const file = args[i + 1];
+    const mount = (c.volumeMounts || []).find((m) => file.startsWith(m.mountPath.replace(/\/$/, '') + '/'));
+    if (!mount) { fail(where, `${flag} ${file}: no volume mounted above it`); continue; }
+    if (mount.subPath) fail(where, `${flag} ${file}: mounted with subPath, which never sees a Secret update`);
+    const vol = (spec.volumes || []).find((v) => v.name === mount.name);
+    if (!vol || !vol.secret) fail(where, `${flag} ${file} does not come from a Secret`);
+    if (mount.readOnly !== true) fail(where, `${flag} ${file}: mount ${mount.name} is not readOnly`);
+  }
+  const l = args.indexOf('--tls-listen');
+  if (l >= 0) {
+    if (args.indexOf('--tls-cert') < 0 || args.indexOf('--tls-key') < 0) fail(where, '--tls-listen without --tls-cert and --tls-key');
+    const port = Number(String(args[l + 1]).split(':').pop());
+    if (namedPort(c, 'echo-tls') !== port) fail(where, `--tls-listen port ${port} is not the containerPort named echo-tls`);
+  }
+}
+
 // The echo-probe monitor's Deployment: HTTP probes on its own named port, resources set.
 function checkMonitorProbes(spec, where) {
   const c = spec.containers.find((x) => x.name === 'monitor');
@@ -240,7 +267,7 @@ for (const { obj, where, file } of objects) {
     const isMonitor = obj.kind === 'Deployment' && spec.containers.some((c) => c.name === 'monitor');
     if (obj.kind === 'Deployment') {
       if (isMonitor) checkMonitorProbes(spec, where);
-      else checkProbes(spec, where, configs, file);
+      else { checkProbes(spec, where, configs, file); checkTls(spec, where); }
     }
   } catch (e) {
     fail(where, `malformed object: ${e.message}`);

@@ -13,6 +13,10 @@
 # feature rows (faults, TLS, monitor) must return data as soon as the metrics they use are
 # exported; until those features land in this build they are checked for parsing only, and
 # the test lists them. The variable queries (label_values) must find the scrape's labels.
+# TLS: when this build's echod has --tls-listen and its echo-probe `tcp --tls`, echod also
+# serves TLS with a certificate made here by openssl (30 days), TLS load runs beside the plain
+# load (and a monitor tls:// target when the monitor has --tls-ca), and the TLS panels must
+# then return data: handshakes, their duration, TLS bytes, days to expiry (29 to 30).
 source "$(cd "$(dirname "$0")/../deploy" && pwd)/lib.sh"
 need prometheus curl python3
 : "${ECHOD_BINARY:?}" "${ECHO_PROBE_BINARY:?}"
@@ -34,9 +38,22 @@ trap cleanup EXIT
 
 echo_port="$(free_port)"; admin_port="$(free_port)"; prom_port="$(free_port)"; mon_port="$(free_port)"
 echo '{"log_level": "info", "max_pending_bytes": 65536}' >"$TMP/echod.json"
+tls=0; tls_args=(); tls_port=""
+if "$ECHOD_BINARY" --help 2>&1 | grep -q -- '--tls-listen' \
+  && "$ECHO_PROBE_BINARY" tcp --help 2>&1 | grep -qE -- '--tls([ ,=]|$)'; then
+  need openssl
+  tls=1; tls_port="$(free_port)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>"$TMP/openssl.log" \
+    || die "openssl could not make a certificate: $(cat "$TMP/openssl.log")"
+  tls_args=(--tls-listen "127.0.0.1:$tls_port" --tls-cert "$TMP/tls.crt" --tls-key "$TMP/tls.key")
+  log "echod serves TLS on 127.0.0.1:$tls_port: the TLS panels are checked for data"
+else
+  log "this build has no TLS (echod --tls-listen, echo-probe tcp --tls): the TLS panels are checked for parsing only"
+fi
 POD_NAME=echod-dash-0 POD_NAMESPACE=echod-dash NODE_NAME=node-dash \
   "$ECHOD_BINARY" --config "$TMP/echod.json" --listen "127.0.0.1:$echo_port" \
-  --admin-listen "127.0.0.1:$admin_port" --log-format text >"$TMP/echod.log" 2>&1 &
+  --admin-listen "127.0.0.1:$admin_port" "${tls_args[@]}" --log-format text >"$TMP/echod.log" 2>&1 &
 echod_pid=$!; pids+=("$echod_pid")
 ready() { curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$admin_port/readyz"; }
 wait_for 20 "echod /readyz" ready || die "echod not ready"
@@ -44,8 +61,12 @@ wait_for 20 "echod /readyz" ready || die "echod not ready"
 monitor=0
 if "$ECHO_PROBE_BINARY" monitor --help >/dev/null 2>&1; then
   monitor=1
+  mon_tls=()
+  if [ "$tls" = 1 ] && "$ECHO_PROBE_BINARY" monitor --help 2>&1 | grep -q -- '--tls-ca'; then
+    mon_tls=(--tls-ca "$TMP/tls.crt" --tls-server-name localhost "tls://127.0.0.1:$tls_port")
+  fi
   "$ECHO_PROBE_BINARY" monitor --listen "127.0.0.1:$mon_port" --interval 200ms \
-    "tcp://127.0.0.1:$echo_port" >"$TMP/monitor.log" 2>&1 &
+    "tcp://127.0.0.1:$echo_port" "${mon_tls[@]}" >"$TMP/monitor.log" 2>&1 &
   pids+=("$!")
   log "echo-probe monitor on 127.0.0.1:$mon_port probes echod"
 else
@@ -83,20 +104,36 @@ wait_for 60 "Prometheus scrapes echod" has_result 'up{job="echod"} == 1' || die 
 pids+=("$!")
 "$ECHO_PROBE_BINARY" tcp --new-connection -c 2 -d 150s -r 100 -q --json "127.0.0.1:$echo_port" >"$TMP/load-new.json" 2>"$TMP/load-new.log" &
 pids+=("$!")
+if [ "$tls" = 1 ]; then
+  # A fresh TLS connection per message: handshakes all along, and TLS bytes.
+  "$ECHO_PROBE_BINARY" tcp --tls --tls-ca "$TMP/tls.crt" --tls-server-name localhost --new-connection -c 2 -d 150s \
+    -r 50 -q --json "127.0.0.1:$tls_port" >"$TMP/load-tls.json" 2>"$TMP/load-tls.log" &
+  pids+=("$!")
+fi
 kill -HUP "$echod_pid"
 # Enough samples for 10s rates of every counter, and at least one connection closed.
 wait_for 40 "10s rates of echoed bytes and closed connections in Prometheus" has_result \
   'rate(echod_sent_bytes_total{job="echod",protocol="tcp"}[10s]) > 0 and on() (count_over_time(echod_sent_bytes_total{job="echod",protocol="tcp"}[10s]) >= 8) and on() sum(rate(echod_connections_closed_total{job="echod"}[10s])) > 0' \
   || die "no load visible in Prometheus"
+if [ "$tls" = 1 ]; then
+  wait_for 30 "TLS handshakes in Prometheus" has_result 'rate(echod_tls_handshakes_total{job="echod",result="success"}[10s]) > 0' \
+    || die "no TLS handshake visible in Prometheus"
+fi
 if [ "$monitor" = 1 ]; then
   wait_for 30 "Prometheus scrapes the monitor" has_result 'rate(echo_probe_verified_total[10s]) > 0' \
     || die "the monitor's verified echoes never reached Prometheus"
 fi
 
-python3 - "$dashboard" "$prom" "$monitor" <<'PY'
+python3 - "$dashboard" "$prom" "$monitor" "$tls" "${mon_tls[*]:-}" <<'PY'
 import json, re, sys, urllib.parse, urllib.request
 
-path, prom, monitor = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+path, prom, monitor, tls, mon_tls = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1", bool(sys.argv[5])
+# With TLS served and loaded here, these must be exported like the core metrics.
+NEEDED_WITH_TLS = {"echod_tls_handshakes_total", "echod_tls_handshake_duration_seconds",
+                   "echod_tls_certificate_expiry_timestamp_seconds", "echod_tls_reloads_total",
+                   "echod_received_bytes_total", "echod_sent_bytes_total"} if tls else set()
+if mon_tls:
+    NEEDED_WITH_TLS.add("echo_probe_tls_handshake_seconds")
 dash = json.load(open(path))
 CORE_ROWS = {"Overview", "Connections", "Traffic", "Configuration and shutdown", "Process"}
 # The lead's side of issue 14 (echod_instance_info) lands separately: until this echod exports
@@ -170,6 +207,9 @@ for row, p in panels(dash["panels"]):
         if missing and row in CORE_ROWS and not missing <= PENDING:
             failures.append(f"[{row}] {p['title']}: echod does not export {sorted(missing - PENDING)}")
             continue
+        if missing & NEEDED_WITH_TLS:
+            failures.append(f"[{row}] {p['title']}: TLS is served and loaded, but no series of {sorted(missing & NEEDED_WITH_TLS)}")
+            continue
         if missing:
             parse_only.append(f"[{row}] {p['title']} ({', '.join(sorted(missing))})")
             continue
@@ -202,6 +242,15 @@ if monitor:
         got = max(values_of.get(title, [float("-inf")]))
         if not got > 0:
             failures.append(f"{title}: {got}, want > 0 with a monitor running")
+        else:
+            print(f"  {title}: {got:.4g}")
+
+if tls:
+    for title, low, high in [("TLS handshakes/s by result", 1, float("inf")), ("TLS bytes/s", 100, float("inf")),
+                             ("Days until certificate expiry", 29, 30.01)]:
+        got = max(values_of.get(title, [float("-inf")]))
+        if not low <= got <= high:
+            failures.append(f"{title}: max value {got}, want {low} to {high}")
         else:
             print(f"  {title}: {got:.4g}")
 

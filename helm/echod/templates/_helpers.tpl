@@ -138,3 +138,90 @@ app.kubernetes.io/part-of: echod
 {{- printf "job=%q, namespace=%q" (include "echod.monitor.fullname" .) .Release.Namespace -}}
 {{- end -}}
 {{- end }}
+
+{{/* TLS: refuse half-configured values at render time, before a pod crashloops on them. */}}
+{{- define "echod.tls.validate" -}}
+{{- if .Values.tls.enabled -}}
+{{- if not .Values.tls.existingSecret -}}
+{{- fail "echod: tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret with tls.crt and tls.key)" -}}
+{{- end -}}
+{{- if eq (int .Values.tls.port) (int .Values.ports.echo) -}}
+{{- fail "echod: tls.port must differ from ports.echo (the plain and the TLS listener are two ports)" -}}
+{{- end -}}
+{{- if and .Values.tls.clientCaSecret (not .Values.tls.probe.clientSecret) -}}
+{{- fail "echod: tls.clientCaSecret (mTLS) needs tls.probe.clientSecret, the client certificate helm test and the monitor present" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* The name the chart's own TLS clients check echod's certificate against (and send as SNI). */}}
+{{- define "echod.tls.serverName" -}}
+{{- .Values.tls.probe.serverName | default (printf "%s.%s.svc" (include "echod.fullname" .) .Release.Namespace) -}}
+{{- end }}
+
+{{/*
+echo-probe TLS options of the chart's own clients (helm test, monitor), one YAML list item a
+line, for the volumes of "echod.tls.probeVolumes" mounted by "echod.tls.probeVolumeMounts".
+*/}}
+{{- define "echod.tls.probeArgs" -}}
+{{- $p := .Values.tls.probe -}}
+{{- if eq $p.verify "insecure" }}
+- --tls-insecure
+{{- else if eq $p.verify "ca" }}
+- --tls-ca
+- /etc/echo-probe/tls-ca/{{ $p.caKey }}
+{{- end }}
+- --tls-server-name
+- {{ include "echod.tls.serverName" . | quote }}
+{{- if .Values.tls.clientCaSecret }}
+- --tls-cert
+- /etc/echo-probe/tls-client/tls.crt
+- --tls-key
+- /etc/echo-probe/tls-client/tls.key
+{{- end }}
+{{- end }}
+
+{{- define "echod.tls.probeVolumeMounts" -}}
+{{- if eq .Values.tls.probe.verify "ca" }}
+- name: tls-ca
+  mountPath: /etc/echo-probe/tls-ca
+  readOnly: true
+{{- end }}
+{{- if .Values.tls.clientCaSecret }}
+- name: tls-client
+  mountPath: /etc/echo-probe/tls-client
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Only the CA key of the server's Secret is projected: the probe never sees tls.key. */}}
+{{- define "echod.tls.probeVolumes" -}}
+{{- $p := .Values.tls.probe -}}
+{{- if eq $p.verify "ca" }}
+- name: tls-ca
+  secret:
+    secretName: {{ $p.caSecret | default .Values.tls.existingSecret }}
+    optional: false
+    defaultMode: 292  # 0444: a CA certificate is public
+    items:
+      - key: {{ $p.caKey }}
+        path: {{ $p.caKey }}
+{{- end }}
+{{- if .Values.tls.clientCaSecret }}
+- name: tls-client
+  secret:
+    secretName: {{ $p.clientSecret }}
+    optional: false
+    defaultMode: 288  # 0440: the owner and the fsGroup (65532) only
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+
+{{/* PROXY protocol version the chart's own clients send: echod's mode, v2 for "any". */}}
+{{- define "echod.proxyProtocol.probeVersion" -}}
+{{- if eq .Values.proxyProtocol.mode "v1" -}}v1{{- else -}}v2{{- end -}}
+{{- end }}
