@@ -74,5 +74,5 @@ LABEL org.opencontainers.image.title="echod" \
 
 # 65532 = "nonroot" in distroless; numeric so Kubernetes can verify runAsNonRoot.
 USER 65532:65532
-EXPOSE 7007 8080
+EXPOSE 7007 7443 8080
 ENTRYPOINT ["/usr/local/bin/echod"]

@@ -143,9 +143,10 @@ void Worker::admit(int fd) {
   const std::int64_t active =
       shared_.active_connections.fetch_add(1, std::memory_order_relaxed) + 1;
   if (static_cast<std::uint64_t>(active) > settings_.max_connections) {
+    // Counted before the close, so a client that sees the close also sees the count.
+    stats_.count_reject(RejectReason::kMaxConnections);
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
     ::close(fd);
-    stats_.count_reject(RejectReason::kMaxConnections);
     return;
   }
   // One predictable branch per connection, none per message: off, nothing else runs.
@@ -215,10 +216,10 @@ void Worker::start_preamble(int fd) {
       }
     }
     if (!trusted) {
-      ::close(fd);
       stats_.count_proxy_header(ProxyHeaderResult::kUntrusted);
       stats_.count_reject(RejectReason::kProxyHeader);
       shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+      ::close(fd);
       return;
     }
   }
@@ -262,9 +263,9 @@ void Worker::on_preamble_ready(ProxyPreamble& p, bool hangup) {
 // Every preamble that does not become a connection is one rejected connection; the header
 // counters say why (a connect-and-close before any byte counts there only).
 void Worker::drop_preamble(ProxyPreamble& p) {
-  preambles_.erase(p.position);  // closes the descriptor, which also leaves epoll
-  stats_.count_reject(RejectReason::kProxyHeader);
+  stats_.count_reject(RejectReason::kProxyHeader);  // before the close a client can see
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+  preambles_.erase(p.position);  // closes the descriptor, which also leaves epoll
 }
 
 // Oldest first: every preamble has the same timeout, so the front is the next to expire.

@@ -234,9 +234,12 @@ TEST(ProxyProtocol, ConnectionsWaitingForAHeaderCountAgainstMaxConnections) {
   Fd c = connect_tcp(echod.echo_port());
   ASSERT_TRUE(c);
   EXPECT_TRUE(closed_without_a_byte(c.get()));
-  EXPECT_EQ(scrape_metric(echod.admin_port(),
-                          "echod_connections_rejected_total{reason=\"max_connections\"}"),
-            1);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return scrape_metric(echod.admin_port(),
+                             "echod_connections_rejected_total{reason=\"max_connections\"}") == 1;
+      },
+      milliseconds(5000)));
   // The two waiting ones still become echo connections.
   ASSERT_TRUE(send_all(a.get(), v1("192.0.2.1", 1) + "one"));
   EXPECT_EQ(recv_exact(a.get(), 3), "one");
