@@ -1260,24 +1260,20 @@ def cmd_run(cfg):
     log(f">> bench: {cfg.reps} rep(s), {cfg.duration}s runs after {cfg.warmup}s warm-up, "
         f"driver {driver.mode}, peers: {','.join(peers) or 'none'}, "
         f"scenarios: {' '.join(s[0] for s in wanted)}")
-    conf = {}
-    for kind in ["echod", "reference"] + peers:
-        server = Server(kind, bins, workdir, tag="-conformance")
-        try:
-            conf[kind] = conformance(server.addr)
-        finally:
-            server.stop()
-        bad = {k: v for k, v in conf[kind].items() if v != "ok"}
-        log(f"   conformance {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
-    tls_conf = {}
-    for kind in ((["echod"] if echod_tls else []) + ["reference"]) if tls_wanted else []:
-        server = Server(kind, bins, workdir, tag="-conformance", tls=True)
-        try:
-            tls_conf[kind] = tls_conformance(server.addr)
-        finally:
-            server.stop()
-        bad = {k: v for k, v in tls_conf[kind].items() if v != "ok"}
-        log(f"   TLS conformance {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
+    def check(kinds, tls, fn, what):
+        verdicts = {}
+        for kind in kinds:
+            server = Server(kind, bins, workdir, tag="-conformance", tls=tls)
+            try:
+                verdicts[kind] = fn(server.addr)
+            finally:
+                server.stop()
+            bad = {k: v for k, v in verdicts[kind].items() if v != "ok"}
+            log(f"   {what} {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
+        return verdicts
+    conf = check(["echod", "reference"] + peers, False, conformance, "conformance")
+    tls_conf = check(((["echod"] if echod_tls else []) + ["reference"]) if tls_wanted else [],
+                     True, tls_conformance, "TLS conformance")
     raw = {s[0]: {} for s in wanted}
     truncated = False
     for scen in wanted:
