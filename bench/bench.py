@@ -792,14 +792,17 @@ def tls_conformance(addr, timeout=5.0):
     return out
 
 
-def _tls_stream(tls, data, timeout):
+def _tls_stream(tls, data, timeout, pause=0.0):
     """Writes `data` while reading the echo, in one thread (an SSL object is not for two):
-    non-blocking, a blocked write retried with the same slice. Returns what came back."""
+    non-blocking, a blocked write retried with the same slice. With `pause`, reads nothing
+    for that long first, so the server's writes block (its unsent tail, paused reading).
+    Returns what came back."""
     import select
     import ssl
     tls.setblocking(False)
     sent, got = 0, bytearray()
-    deadline = time.time() + timeout * 4
+    start = time.time()
+    deadline = start + timeout * 4 + pause
     while len(got) < len(data) and time.time() < deadline:
         moved = False
         if sent < len(data):
@@ -808,6 +811,10 @@ def _tls_stream(tls, data, timeout):
                 moved = True
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 pass
+        if time.time() - start < pause:
+            if not moved:
+                time.sleep(0.01)
+            continue
         try:
             chunk = tls.recv(1 << 16)
             if not chunk:
@@ -1740,9 +1747,24 @@ def smoke_tls(bins, workdir):
             bad = {k: v for k, v in tls_conformance(s.addr).items() if v != "ok"}
             if bad:
                 sys.exit(f"smoke: {kind} TLS conformance: {bad}")
+            tls_backpressure_check(s.addr)
         finally:
             s.stop()
         print(f"smoke: {kind} TLS ok")
+
+
+def tls_backpressure_check(addr, total=16 << 20):
+    """backpressure_check over TLS: 16 MiB written while the client reads nothing for 0.5 s."""
+    import socket
+    import ssl
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    data = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 16)) * (total >> 16)
+    with socket.create_connection((host, int(port)), timeout=20) as raw, ctx.wrap_socket(raw) as tls:
+        got = _tls_stream(tls, data, 20, pause=0.5)
+    if got != data:
+        sys.exit(f"smoke: TLS backpressure echo mismatch ({len(got)} of {total} bytes)")
 
 
 def cmd_build_baseline(cfg):
