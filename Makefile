@@ -140,6 +140,10 @@ TLS ?= 1
 bench-tls: bench-build ## TLS scenarios vs reference_tls_echo, plain ones with TLS on another port (TLS=only: TLS alone)
 	@TLS=$(TLS) PEERS=echod-tls-on$(if $(PEERS),$(comma)$(PEERS)) $(BENCH) run
 
+.PHONY: bench-callgrind-tls
+bench-callgrind-tls: bench-build ## Instructions and syscalls per TLS 4 KiB message and per full handshake, echod vs reference_tls_echo
+	@$(BENCH) cost-tls
+
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools
 SHIP_TESTS ?= ^deploy\.|^e2e\.(ImageBuilds|ThreeReplicas|MonitorSees|Dashboard|ChartRunsAsPods|ImageTierKeepsOwnStorage)

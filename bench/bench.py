@@ -6,6 +6,7 @@
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
   bench.py cost-conn [--conn-count N] [--native-count N]    the same per connection, plus native CPU
   bench.py smoke --out-dir DIR                              15-30 s self-check (a CTest test)
+  bench.py cost-tls [--tls-count N] [--tls-conn-count M]   the same over TLS: per 4 KiB message, per handshake
   bench.py build-baseline [--rev REV]                       echod at REV (BASELINE_REV, default ed7191e)
   bench.py markdown [RUN.json...]                           tables of the newest results (or pooled runs)
 
@@ -1418,10 +1419,15 @@ def strace_counts(path):
     return calls, errors
 
 
-def cost_client(driver, addr, count, newconn=False):
+def cost_client(driver, addr, count, newconn=False, tls=False):
     """Fixed work: 50 connections x `count` messages, or (newconn) 32 connection slots x
-    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed."""
-    cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
+    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed.
+    With `tls`: bench_client --tls, 4 KiB messages (newconn: 64 B after a full handshake)."""
+    if tls:
+        cmd = driver.tls(addr, "newconn" if newconn else "pingpong", 32 if newconn else 50,
+                         64 if newconn else 4096, count=count)
+    else:
+        cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
     doc, rc, _, err = run_client(cmd, 600)
     if doc is None or rc != 0:
         raise RuntimeError(f"cost client failed rc={rc}: {err}")
@@ -1451,7 +1457,7 @@ def perf_works():
         return False
 
 
-def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
+def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False, tls=False):
     res = {"server": kind}
     # 1. callgrind: user-space instructions, marginal between two workload sizes.
     if "callgrind" in tools:
@@ -1460,9 +1466,9 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
             out = os.path.join(workdir, f"callgrind.{kind}.{n}.out")
             s = Server(kind, bins, workdir,
                        wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                             "--dump-instr=no", "-q"], tag=f"-cg-{n}")
+                             "--dump-instr=no", "-q"], tag=f"-cg-{n}", tls=tls)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 s.stop(timeout=120)
             totals.append(callgrind_total(out))
@@ -1483,9 +1489,9 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
         calls, errs, msgs = [], [], []
         for n in counts:
             out = os.path.join(workdir, f"strace.{kind}.{n}.txt")
-            s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}")
+            s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}", tls=tls)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 s.stop(timeout=60)
             c, e = strace_counts(out)
@@ -1503,13 +1509,13 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
     if "perf" in tools:
         vals, msgs = [], []
         for n in counts:
-            s = Server(kind, bins, workdir, tag=f"-perf-{n}")
+            s = Server(kind, bins, workdir, tag=f"-perf-{n}", tls=tls)
             out = os.path.join(workdir, f"perf.{kind}.{n}.csv")
             perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS_CONN if newconn else PERF_EVENTS),
                           "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 stop(perf, sig=signal.SIGINT)
                 s.stop()
@@ -1598,6 +1604,51 @@ def cmd_cost(cfg):
         doc["baseline"] = {"rev": baseline_rev(), "commit": open(os.path.join(
             baseline_dir(cfg.bin_dir), "revision")).read().strip()}
     return save_cost(doc, cfg.out_dir, "cost", t_start)
+
+
+def cmd_cost_tls(cfg):
+    """`cost` over TLS (issue 12): echod's --tls-listen port vs reference_tls_echo, callgrind
+    instructions and syscalls per 4 KiB message (50 connections x N and 2N messages) and per
+    full TLS 1.3 handshake (32 slots x M and 2M connections, each 64 B echoed), marginal."""
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    if not os.access(bins["reference_tls_echo"], os.X_OK):
+        sys.exit(f"bench: {bins['reference_tls_echo']} is missing: build first (make bench-tls builds it)")
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-cost-tls-")
+    tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
+    kinds = ["echod", "reference"]
+    if not echod_has_tls(bins["echod"]):
+        log(f"!! {NO_TLS}: the reference is measured alone")
+        kinds = ["reference"]
+    work = {"msg": [cfg.tls_count, 2 * cfg.tls_count], "handshake": [cfg.tls_conn_count, 2 * cfg.tls_conn_count]}
+    log(f">> cost-tls: 4 KiB messages, 50 connections x {work['msg']}; handshakes, 32 slots x "
+        f"{work['handshake']}; tools {tools}")
+    results = {}
+    for unit, counts in work.items():
+        for kind in kinds:
+            log(f"   {kind} per {unit} ...")
+            results.setdefault(unit, {})[kind] = cost_one(kind, bins, driver, counts, workdir, tools,
+                                                          newconn=unit == "handshake", tls=True)
+    print()
+    print("deterministic cost over TLS 1.3 (marginal): per 4 KiB message at 50 connections, per full "
+          "handshake (64 B echoed, close_notify) 32 at a time:")
+    print(f"{'':<44} " + " ".join(f"{k:>10}" for k in kinds) + "   echod/reference")
+    for unit in work:
+        for key, label in (("instructions_per_msg", f"user-space instructions/{unit} (callgrind)"),
+                           ("strace_syscalls_per_msg", f"syscalls/{unit} (strace -c)"),
+                           ("perf_syscalls_per_msg", f"syscalls/{unit} (perf, native speed)")):
+            r = results[unit]
+            if any(key in r[k] for k in kinds):
+                print(f"{label:<44} " + " ".join(f"{fmt(r[k].get(key)):>10}" for k in kinds) + "   " +
+                      fmt(ratio((r.get("echod") or {}).get(key), r["reference"].get(key))))
+    for unit in work:
+        print_breakdown(results[unit], unit, 15)
+    doc = {"kind": "echod-cost-tls", "version": 1, "runtime_s": round(time.time() - t_start, 1),
+           "work": work, "echod_has_tls": "echod" in kinds, "driver": "bench_client --tls",
+           "machine": machine_info(), "results": results}
+    return save_cost(doc, cfg.out_dir, "cost-tls", t_start)
 
 
 def native_cpu_per_conn(kinds, bins, driver, count, reps, workdir):
@@ -1925,8 +1976,8 @@ def cmd_markdown(cfg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "smoke", "markdown",
-                                                                    "build-baseline"])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "cost-tls", "smoke",
+                                                                    "markdown", "build-baseline"])
     ap.add_argument("files", nargs="*", help="markdown: run JSON files to pool")
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
@@ -1948,6 +1999,10 @@ def main():
                     help="cost-conn: fresh connections per slot (32 slots) of the smaller workload")
     ap.add_argument("--native-count", type=int, default=int(os.environ.get("COST_NATIVE_COUNT", 500)),
                     help="cost-conn: fresh connections per slot (32 slots) per native CPU run")
+    ap.add_argument("--tls-count", type=int, default=int(os.environ.get("COST_TLS_COUNT", 200)),
+                    help="cost-tls: 4 KiB messages per connection (50) of the smaller workload")
+    ap.add_argument("--tls-conn-count", type=int, default=int(os.environ.get("COST_TLS_CONN_COUNT", 20)),
+                    help="cost-tls: handshakes per slot (32 slots) of the smaller workload")
     ap.add_argument("--rev", default=None, help="build-baseline: revision (default BASELINE_REV or "
                     f"{DEFAULT_BASELINE_REV})")
     ap.add_argument("--servers", default=os.environ.get("SERVERS", "echod,reference"),
@@ -1984,7 +2039,7 @@ def main():
         srv, cli = cfg.pin.split(",")
         PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
     {"run": cmd_run, "cost": cmd_cost, "cost-conn": cmd_cost_conn, "smoke": cmd_smoke,
-     "markdown": cmd_markdown, "build-baseline": cmd_build_baseline}[cfg.command](cfg)
+     "markdown": cmd_markdown, "build-baseline": cmd_build_baseline, "cost-tls": cmd_cost_tls}[cfg.command](cfg)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
  *   idle      open N connections, echo one message on each, then hold them
  *             silent; prints "ready N" on stdout and waits for stdin to close
  *   pingpong  closed-loop ping-pong, one message in flight per connection
- *   newconn   connect, send, receive the echo, close, repeat
+ *   newconn   connect, send, receive the echo, close, repeat (-n: connections per slot)
  * --tls runs pingpong, stream and newconn over TLS 1.3 (OpenSSL 3): each connection does a
  * full handshake first (no session cache, no resumption: the tickets the server sends are
  * read and dropped; the certificate is not verified, the CertificateVerify signature is),
@@ -372,7 +372,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_client: unknown mode %s\n", mode);
     return 2;
   }
-  if (duration <= 0 && (is_stream || is_new || !count_limit)) duration = 5;
+  /* newconn -n COUNT: COUNT connections per slot, then stop (fixed work for bench.py cost). */
+  if (duration <= 0 && (is_stream || !count_limit)) duration = 5;
 
   ep = epoll_create1(EPOLL_CLOEXEC);
   struct conn *cs = calloc((size_t)conns, sizeof *cs);
@@ -408,7 +409,8 @@ int main(int argc, char **argv) {
       if (!finished) finished = is_stream ? on_stream(c) : on_pingpong(c, is_new);
       if (!finished) continue;
       finish(c, errors == errors_before);
-      if (is_new && !errors && (!deadline || now_ns() < deadline)) {
+      if (is_new && !errors && (!deadline || now_ns() < deadline) &&
+          (!count_limit || next_id < (uint64_t)conns * count_limit)) {
         memset(c, 0, sizeof *c);
         c->id = (int)(next_id++ % 100000);
         begin(c, 0);
