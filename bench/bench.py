@@ -192,6 +192,8 @@ def parse_peers(spec):
         return list(PEERS)
     names = []
     for n in (n.strip() for n in spec.split(",")):
+        if n in ("none", "0"):  # PEERS=none appended to a make target's own (baseline,none)
+            continue
         if n == "all":
             names += [p for p in PEERS if p not in names]
         elif n and n not in names:
@@ -1927,6 +1929,26 @@ def cmd_markdown(cfg):
         if pair_tables(doc):
             print()
             print("\n".join(pair_tables(doc)))
+    tls_path = os.path.join(cfg.out_dir, "cost-tls-latest.json")
+    if os.path.exists(tls_path):
+        with open(tls_path) as f:
+            doc = json.load(f)
+        kinds = list(doc["results"]["msg"])
+        print(f"\nCost over TLS 1.3 (bench_client --tls), marginal: per 4 KiB message at 50 connections "
+              f"({doc['work']['msg']} messages each), per full handshake 32 at a time "
+              f"({doc['work']['handshake']} connections per slot); revision {doc['machine'].get('git_revision')}"
+              + ("" if doc.get("echod_has_tls") else "; echod had no TLS listener") + ":\n")
+        print("| TLS | " + " | ".join(kinds) + " | echod/reference |")
+        print("|---|" + "---:|" * (len(kinds) + 1))
+        for unit in ("msg", "handshake"):
+            r = doc["results"][unit]
+            for key, label in (("instructions_per_msg", "user-space instructions"),
+                               ("strace_syscalls_per_msg", "system calls (strace -c -f)"),
+                               ("perf_syscalls_per_msg", "system calls (perf stat)")):
+                if any(key in r[k] for k in kinds):
+                    print(f"| {label} per {'4 KiB message' if unit == 'msg' else 'handshake'} | "
+                          + " | ".join(fmt(r[k].get(key)) for k in kinds) + " | "
+                          + fmt(ratio((r.get("echod") or {}).get(key), r["reference"].get(key))) + " |")
     conn_path = os.path.join(cfg.out_dir, "cost-conn-latest.json")
     if os.path.exists(conn_path):
         with open(conn_path) as f:
