@@ -259,6 +259,12 @@ def baseline_dir(bin_dir):
     return os.environ.get("BASELINE_DIR") or (os.path.dirname(os.path.abspath(bin_dir)) + "-baseline")
 
 
+def baseline_info(bin_dir):
+    """What the JSON records of the baseline build: the revision asked for and the commit built."""
+    with open(os.path.join(baseline_dir(bin_dir), "revision")) as f:
+        return {"rev": baseline_rev(), "commit": f.read().strip()}
+
+
 def build_baseline(bin_dir, rev=None, jobs=None):
     """echod at git revision `rev` (BASELINE_REV, default ed7191e), built like the bench build
     (RelWithDebInfo, no tests, no bench/) from `git archive` of that revision into
@@ -835,7 +841,7 @@ def _tls_stream(tls, data, timeout, pause=0.0):
 
 def _tls_close_notify(host, port, ctx, timeout):
     """4 KiB then close_notify at once (SSL_shutdown), then read (SSL_read after SSL_shutdown
-    is allowed): all 4 KiB must come back, then the server's close_notify, then EOF."""
+    is allowed): all 4 KiB must come back, then the server's close_notify."""
     import socket
     import ssl
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -1347,8 +1353,7 @@ def cmd_run(cfg):
     doc["peers"] = {"measured": peers, "skipped": skipped,
                     "notes": {p: PEERS.get(p) or VARIANTS[p] for p in peers}, "conformance": conf}
     if "baseline" in peers:
-        doc["baseline"] = {"rev": baseline_rev(), "commit": open(os.path.join(
-            baseline_dir(cfg.bin_dir), "revision")).read().strip()}
+        doc["baseline"] = baseline_info(cfg.bin_dir)
     if tls_wanted or "echod-tls-on" in peers:
         doc["tls"] = {"echod_has_tls": echod_tls, "note": tls_note, "conformance": tls_conf,
                       "certificate": "self-signed, EC P-256 (prime256v1) key, ecdsa-with-SHA256, "
@@ -1603,8 +1608,7 @@ def cmd_cost(cfg):
            "connections": 50, "size": 64, "counts_per_connection": counts,
            "driver": driver.mode, "machine": machine_info(), "results": results}
     if "baseline" in results:
-        doc["baseline"] = {"rev": baseline_rev(), "commit": open(os.path.join(
-            baseline_dir(cfg.bin_dir), "revision")).read().strip()}
+        doc["baseline"] = baseline_info(cfg.bin_dir)
     return save_cost(doc, cfg.out_dir, "cost", t_start)
 
 
@@ -2030,8 +2034,7 @@ def main():
     ap.add_argument("--servers", default=os.environ.get("SERVERS", "echod,reference"),
                     help="cost, cost-conn: comma-separated servers (echod, reference, baseline, "
                          "the peers); SERVERS=")
-    tls = os.environ.get("TLS", "0") or "0"
-    ap.add_argument("--tls", default="1" if tls == "1" else tls, choices=["0", "1", "only"],
+    ap.add_argument("--tls", default=os.environ.get("TLS") or "0", choices=["0", "1", "only"],
                     help="run: 1 adds the TLS scenarios (tls_4k_c50, tls_bulk, tls_handshakes), "
                          "only runs just them (TLS=); ONLY= names scenarios outright")
     ap.add_argument("--peers", default=os.environ.get("PEERS", "all"),
@@ -2046,6 +2049,8 @@ def main():
                          " the scheduler puts client and server on the same CPU")
     ap.add_argument("--no-perf", dest="perf", action="store_false")
     cfg = ap.parse_args()
+    if cfg.tls not in ("0", "1", "only"):
+        ap.error(f"TLS={cfg.tls}: 0, 1 or only")
     if cfg.reps is None:
         cfg.reps = 1 if cfg.quick else 3
     if cfg.duration is None:
