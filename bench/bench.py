@@ -255,8 +255,10 @@ def baseline_rev():
 
 
 def baseline_dir(bin_dir):
-    """build-bench-baseline/ beside build-bench/ (BASELINE_DIR overrides)."""
-    return os.environ.get("BASELINE_DIR") or (os.path.dirname(os.path.abspath(bin_dir)) + "-baseline")
+    """build-bench-baseline/ beside build-bench/ for build-bench/bin (BASELINE_DIR overrides)."""
+    bin_dir = os.path.abspath(bin_dir)
+    top = os.path.dirname(bin_dir) if os.path.basename(bin_dir) == "bin" else bin_dir
+    return os.environ.get("BASELINE_DIR") or top + "-baseline"
 
 
 def baseline_info(bin_dir):
