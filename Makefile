@@ -92,7 +92,7 @@ bench-build:
 	@scripts/deps.sh build bench
 	@echo ">> building (RelWithDebInfo) in $(BENCH_BUILD_DIR)"
 	@$(call CMAKE_CONFIGURE,$(BENCH_BUILD_DIR),RelWithDebInfo,-DECHOD_BUILD_TESTS=OFF)
-	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo bench_client
+	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target echod echo-probe reference_echo reference_tls_echo bench_client
 
 .PHONY: bench
 bench: bench-build ## echod vs bench/reference_echo and the peers (PEERS=go,socat,asyncio,seed; ~10 min); JSON in bench/results/
@@ -113,6 +113,36 @@ bench-callgrind: bench-build ## Instructions (callgrind) and syscalls (strace, p
 .PHONY: bench-cost-conn
 bench-cost-conn: bench-build ## The same per connection (connect, 64 B, close), plus native CPU per connection
 	@$(BENCH) cost-conn
+
+# Issue 13: this echod against itself at REV (default ed7191e, before fault injection), built by
+# bench.py build-baseline from `git archive REV` into $(BENCH_BUILD_DIR)-baseline/. PEERS adds more.
+REV ?= ed7191e
+comma := ,
+BASELINE_ENV = BASELINE_REV=$(REV) JOBS=$(JOBS)
+
+.PHONY: bench-baseline-build
+bench-baseline-build: bench-build
+	@$(BASELINE_ENV) $(BENCH) build-baseline
+
+.PHONY: bench-baseline
+bench-baseline: bench-baseline-build ## echod vs echod at REV (default ed7191e) and the reference; paired echod/baseline table
+	@$(BASELINE_ENV) PEERS=baseline$(if $(PEERS),$(comma)$(PEERS)) $(BENCH) run
+
+.PHONY: bench-callgrind-baseline
+bench-callgrind-baseline: bench-baseline-build ## bench-callgrind for echod, the REV build and the reference in one run
+	@$(BASELINE_ENV) $(BENCH) cost --servers echod,baseline,reference
+
+# Issue 12: TLS scenarios (tls_4k_c50, tls_bulk, tls_handshakes) against bench/reference_tls_echo,
+# plus the plain scenarios with echod-tls-on (TLS on another port). TLS=only: just the TLS ones.
+TLS ?= 1
+
+.PHONY: bench-tls
+bench-tls: bench-build ## TLS scenarios vs reference_tls_echo, plain ones with TLS on another port (TLS=only: TLS alone)
+	@TLS=$(TLS) PEERS=echod-tls-on$(if $(PEERS),$(comma)$(PEERS)) $(BENCH) run
+
+.PHONY: bench-callgrind-tls
+bench-callgrind-tls: bench-build ## Instructions and syscalls per TLS 4 KiB message and per full handshake, echod vs reference_tls_echo
+	@$(BENCH) cost-tls
 
 # --- shipping ---
 TOOLS_DIR ?= $(BUILD_DIR)/tools

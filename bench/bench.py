@@ -6,6 +6,8 @@
   bench.py cost  [--count N]                                callgrind instructions and syscalls/msg
   bench.py cost-conn [--conn-count N] [--native-count N]    the same per connection, plus native CPU
   bench.py smoke --out-dir DIR                              15-30 s self-check (a CTest test)
+  bench.py cost-tls [--tls-count N] [--tls-conn-count M]   the same over TLS: per 4 KiB message, per handshake
+  bench.py build-baseline [--rev REV]                       echod at REV (BASELINE_REV, default ed7191e)
   bench.py markdown [RUN.json...]                           tables of the newest results (or pooled runs)
 
 `run` starts echod (`--workers 1`, admin port and metrics on) and bench/reference_echo
@@ -163,6 +165,15 @@ PEERS = {
     "asyncio": "Python asyncio Protocol, one thread, default (epoll) loop",
     "seed": "blocking Python socket: accept, one recv(1024), send, close (one client at a time)",
 }
+# echod variants (issues 12, 13): other builds or settings of echod itself, started with
+# echod's flags. Named in PEERS like a peer, never part of PEERS=all.
+VARIANTS = {
+    "baseline": "echod built from BASELINE_REV (default ed7191e, before fault injection) by "
+                "bench.py build-baseline, RelWithDebInfo like the bench build, same flags",
+    "echod-tls-on": "this echod with --tls-listen on a second port (EC P-256 certificate), "
+                    "measured on its plain port",
+}
+DEFAULT_BASELINE_REV = "ed7191e"
 PEER_DIR = os.path.join(HERE, "peers")
 # 10,000 idle connections would be 20,000 socat/cat processes; the seed pattern closes each
 # connection after one message, so neither has idle connections to measure.
@@ -179,10 +190,17 @@ def parse_peers(spec):
         return []
     if spec == "all":
         return list(PEERS)
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    bad = [n for n in names if n not in PEERS]
+    names = []
+    for n in (n.strip() for n in spec.split(",")):
+        if n in ("none", "0"):  # PEERS=none appended to a make target's own (baseline,none)
+            continue
+        if n == "all":
+            names += [p for p in PEERS if p not in names]
+        elif n and n not in names:
+            names.append(n)
+    bad = [n for n in names if n not in PEERS and n not in VARIANTS]
     if bad:
-        sys.exit(f"bench: unknown peer(s) {bad}; known: {','.join(PEERS)}")
+        sys.exit(f"bench: unknown peer(s) {bad}; known: {','.join(list(PEERS) + list(VARIANTS))}")
     return names
 
 
@@ -192,7 +210,15 @@ def build_peers(names, bin_dir):
     GOPROXY=off and GO111MODULE=off, so nothing is ever downloaded."""
     extra, skipped = {}, {}
     for name in names:
-        if name == "go":
+        if name == "baseline":
+            try:
+                extra["baseline"] = build_baseline(bin_dir)
+            except RuntimeError as e:
+                skipped[name] = str(e)
+        elif name == "echod-tls-on":
+            if not echod_has_tls(os.path.join(bin_dir, "echod")):
+                skipped[name] = NO_TLS
+        elif name == "go":
             go = shutil.which("go")
             if not go:
                 skipped[name] = "no `go` (Debian golang-go; scripts/deps.sh bench installs it)"
@@ -224,6 +250,81 @@ def build_peers(names, bin_dir):
     return extra, skipped
 
 
+def baseline_rev():
+    return os.environ.get("BASELINE_REV") or DEFAULT_BASELINE_REV
+
+
+def baseline_dir(bin_dir):
+    """build-bench-baseline/ beside build-bench/ for build-bench/bin (BASELINE_DIR overrides)."""
+    bin_dir = os.path.abspath(bin_dir)
+    top = os.path.dirname(bin_dir) if os.path.basename(bin_dir) == "bin" else bin_dir
+    return os.environ.get("BASELINE_DIR") or top + "-baseline"
+
+
+def baseline_info(bin_dir):
+    """What the JSON records of the baseline build: the revision asked for and the commit built."""
+    with open(os.path.join(baseline_dir(bin_dir), "revision")) as f:
+        return {"rev": baseline_rev(), "commit": f.read().strip()}
+
+
+def build_baseline(bin_dir, rev=None, jobs=None):
+    """echod at git revision `rev` (BASELINE_REV, default ed7191e), built like the bench build
+    (RelWithDebInfo, no tests, no bench/) from `git archive` of that revision into
+    build-bench-baseline/src, object files in build-bench-baseline/build. Rebuilt only when the
+    revision resolves to another commit than the one built. Returns the echod binary's path."""
+    rev = rev or baseline_rev()
+    top = baseline_dir(bin_dir)
+    r = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                       capture_output=True, text=True)
+    sha = r.stdout.strip()
+    if r.returncode != 0 or not sha:
+        raise RuntimeError(f"BASELINE_REV {rev!r} is not a commit of {REPO}")
+    src, build = os.path.join(top, "src"), os.path.join(top, "build")
+    exe, stamp = os.path.join(build, "bin", "echod"), os.path.join(top, "revision")
+    built = open(stamp).read().strip() if os.path.exists(stamp) else ""
+    if built == sha and os.access(exe, os.X_OK):
+        return exe
+    log(f">> baseline: echod at {rev} ({sha[:12]}) -> {exe}")
+    if os.path.exists(stamp):
+        os.unlink(stamp)
+    shutil.rmtree(src, ignore_errors=True)
+    os.makedirs(src)
+    # git archive, not a worktree: nothing is added to the repository's own bookkeeping.
+    archive = subprocess.Popen(["git", "-C", REPO, "archive", "--format=tar", sha], stdout=subprocess.PIPE)
+    untar = subprocess.run(["tar", "-x", "-C", src], stdin=archive.stdout, capture_output=True, text=True)
+    archive.stdout.close()
+    if archive.wait() != 0 or untar.returncode != 0:
+        raise RuntimeError(f"git archive {sha[:12]} | tar failed: {untar.stderr.strip()[-300:]}")
+    jobs = str(jobs or os.environ.get("JOBS") or os.cpu_count() or 1)
+    # The revision is passed in: inside this worktree CMake's own `git rev-parse` would name HEAD.
+    steps = [["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+              "-DECHOD_BUILD_TESTS=OFF", "-DECHOD_BUILD_BENCH=OFF", f"-DECHOD_VERSION_REVISION={sha[:12]}"],
+             ["cmake", "--build", build, "-j", jobs, "--target", "echod"]]
+    for cmd in steps:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"baseline build failed ({' '.join(cmd[:3])}...):\n"
+                               f"{(r.stdout + r.stderr).strip()[-1500:]}")
+    with open(stamp, "w") as f:
+        f.write(sha + "\n")
+    return exe
+
+
+NO_TLS = "echod has no TLS listener in this build (no --tls-listen in echod --help)"
+_tls_support = {}
+
+
+def echod_has_tls(exe):
+    """Whether this echod binary offers --tls-listen (asked once per binary)."""
+    if exe not in _tls_support:
+        try:
+            r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
+            _tls_support[exe] = "--tls-listen" in (r.stdout + r.stderr)
+        except (OSError, subprocess.TimeoutExpired):
+            _tls_support[exe] = False
+    return _tls_support[exe]
+
+
 def free_port():
     """An ephemeral port that was free a moment ago (for servers that cannot bind port 0)."""
     import socket
@@ -243,19 +344,57 @@ def listening(port):
     return False
 
 
+_certs = {}
+
+
+def tls_files(workdir):
+    """A self-signed certificate for 127.0.0.1 and its key, made once per run with the openssl
+    CLI: EC P-256 (prime256v1) key, ecdsa-with-SHA256 signature, valid 2 days."""
+    if workdir not in _certs:
+        cert, key = os.path.join(workdir, "tls-cert.pem"), os.path.join(workdir, "tls-key.pem")
+        if not shutil.which("openssl"):
+            raise RuntimeError("no `openssl` CLI (Debian openssl; scripts/deps.sh build installs it)")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-sha256", "-nodes", "-days", "2",
+                            "-subj", "/CN=echod-bench", "-addext",
+                            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                            "-keyout", key, "-out", cert], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl req failed: {r.stderr.strip()[-500:]}")
+        _certs[workdir] = (cert, key)
+    return _certs[workdir]
+
+
+ECHOD_KINDS = ("echod", "baseline", "echod-tls-on")
+
+
 class Server:
     """One server process on 127.0.0.1 ephemeral ports. `wrap` prefixes a tool (valgrind...).
-    `kind` is echod, reference or a peer name (PEERS)."""
+    `kind` is echod, reference, an echod variant (VARIANTS) or a peer name (PEERS). With `tls`
+    the server speaks TLS: echod on its --tls-listen port (addr; plain_addr is its plain
+    port), the reference is bench/reference_tls_echo."""
 
-    def __init__(self, kind, bins, workdir, wrap=None, tag=""):
+    def __init__(self, kind, bins, workdir, wrap=None, tag="", tls=False):
         self.kind = kind
         self.admin = None
         self.port = None
-        self.log_path = os.path.join(workdir, f"{kind}{tag}.log")
+        self.tls = tls
+        self.want_tls_addr = tls or kind == "echod-tls-on"
+        self.plain_addr = self.tls_addr = None
+        self.log_path = os.path.join(workdir, f"{kind}{'-tls' if tls else ''}{tag}.log")
         env = None
-        if kind == "echod":
-            cmd = [bins["echod"], "--workers", "1", "--listen", "127.0.0.1:0",
-                   "--admin-listen", "127.0.0.1:0", "--max-connections", "20000"]
+        if kind in ECHOD_KINDS:
+            cmd = [bins["baseline" if kind == "baseline" else "echod"], "--workers", "1",
+                   "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                   "--max-connections", "20000"]
+            if self.want_tls_addr:
+                cert, key = tls_files(workdir)
+                cmd += ["--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
+                        "--tls-min-version", "1.3"]
+        elif kind == "reference" and tls:
+            cert, key = tls_files(workdir)
+            cmd = [bins["reference_tls_echo"], "--port", "0", "--cert", cert, "--key", key,
+                   "--min-version", "1.3"]
         elif kind == "reference":
             cmd = [bins["reference_echo"], "--port", "0"]
         elif kind == "go":
@@ -290,12 +429,15 @@ class Server:
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
-            if self.kind == "echod":
+            if self.kind in ECHOD_KINDS:
                 m = re.search(r'"echo_address"\s*:\s*"([^"]+)"', text)
                 a = re.search(r'"admin_address"\s*:\s*"([^"]+)"', text)
-                if m and a:
+                t = re.search(r'"tls_address"\s*:\s*"([^"]+)"', text)
+                if m and a and (t or not self.want_tls_addr):
                     self.admin = a.group(1)
-                    return m.group(1)
+                    self.plain_addr = m.group(1)
+                    self.tls_addr = t.group(1) if t else None
+                    return self.tls_addr if self.tls else self.plain_addr
             elif self.port is not None:
                 if listening(self.port):
                     return f"127.0.0.1:{self.port}"
@@ -364,6 +506,12 @@ class Driver:
         return [self.bins["bench_client"], "stream", "-c", str(conns), "-s", str(size),
                 "-d", str(duration), addr]
 
+    def tls(self, addr, mode, conns, size, duration=None, count=None):
+        """bench_client over TLS 1.3 (echo-probe has no TLS mode here): every handshake full."""
+        cmd = [self.bins["bench_client"], mode, "--tls", "-c", str(conns), "-s", str(size)]
+        cmd += ["-d", str(duration)] if duration else ["-n", str(count)]
+        return cmd + [addr]
+
 
 def run_client(cmd, timeout):
     """Runs a driver; returns (parsed JSON or None, rc, client CPU seconds, stderr tail)."""
@@ -409,7 +557,14 @@ SCENARIOS = [
     ("conn_rate_c32", "newconn", 32, 64, "connect, 64 B, echo, close; 32 concurrent"),
     ("idle_10k", "idle", 10000, 64, "idle connections: user-space RSS and fds per connection"),
     ("scrape_100ms", "scrape", 50, 64, "echod only: /metrics every 100 ms vs none"),
+    # TLS (issue 12): echod's --tls-listen port vs bench/reference_tls_echo, bench_client --tls,
+    # TLS 1.3 only, EC P-256 certificate; run when asked (TLS=1, --tls, make bench-tls, ONLY=).
+    ("tls_4k_c50", "tls_pingpong", 50, 4096, "TLS 4 KiB ping-pong, 50 connections"),
+    ("tls_bulk", "tls_stream", 4, 65536, "TLS bulk streaming (1 MiB window per connection)"),
+    ("tls_handshakes", "tls_newconn", 32, 64,
+     "full TLS 1.3 handshake (no resumption), 64 B echoed, close_notify, close; 32 at a time"),
 ]
+TLS_KINDS = {"tls_pingpong": "pingpong", "tls_stream": "stream", "tls_newconn": "newconn"}
 
 HIGHER_IS_BETTER = {"msgs_per_sec", "bytes_per_sec"}
 
@@ -436,7 +591,9 @@ class Scraper(threading.Thread):
 
 def measure_traffic(server, driver, scen, cfg, scrape=False):
     name, kind, conns, size, _ = scen
-    if kind == "stream":
+    if kind in TLS_KINDS:
+        mk = lambda d: driver.tls(server.addr, TLS_KINDS[kind], conns, size, duration=d)
+    elif kind == "stream":
         mk = lambda d: driver.stream(server.addr, conns, size, d)
     else:
         mk = lambda d: driver.pingpong(server.addr, conns, size, duration=d,
@@ -486,6 +643,9 @@ def measure_traffic(server, driver, scen, cfg, scrape=False):
         r["driver_stderr"] = err.strip()
     if scraper:
         r["scrapes_ok"], r["scrapes_failed"] = scraper.ok, scraper.failed
+    for k in ("tls_protocol", "tls_cipher", "tls_group", "resumed"):
+        if doc.get(k) is not None:
+            r[k] = doc[k]
     return r
 
 
@@ -587,6 +747,149 @@ def conformance(addr, timeout=2.0):
     except OSError as e:
         out["1MiB_stream"] = f"FAIL: connect {type(e).__name__}"
     return out
+
+
+TLS_CONFORMANCE = [
+    ("tls13", "TLS 1.3 handshake (no resumption)"),
+    ("two_messages", "two 64 B messages on one connection"),
+    ("16KiB_whole", "a 16385 B message (two records) echoed whole"),
+    ("1MiB_stream", "1 MiB written at once, echoed in order"),
+    ("close_notify", "client close_notify: every byte back, then the server's close_notify"),
+]
+
+
+def tls_conformance(addr, timeout=5.0):
+    """{check: "ok" | "FAIL: why"} for TLS_CONFORMANCE with Python's ssl module (OpenSSL too,
+    but another client than bench_client), certificate not verified (self-signed)."""
+    import socket
+    import ssl
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    out = {k: "FAIL: not reached" for k, _ in TLS_CONFORMANCE}
+
+    def echo(tls, payload):
+        tls.sendall(payload)
+        got = bytearray()
+        while len(got) < len(payload):
+            chunk = tls.recv(len(payload) - len(got))
+            if not chunk:
+                return f"{len(got)} of {len(payload)} B echoed, then closed"
+            got += chunk
+        return None if bytes(got) == payload else "bytes differ"
+
+    step = "tls13"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, suppress_ragged_eofs=False) as tls:
+            out["tls13"] = "ok" if tls.version() == "TLSv1.3" and not tls.session_reused else \
+                f"FAIL: {tls.version()}, reused {tls.session_reused}"
+            step = "two_messages"
+            msg = bytes(range(64))
+            why = echo(tls, msg) or echo(tls, msg[::-1])
+            out[step] = f"FAIL: {why}" if why else "ok"
+            step = "16KiB_whole"
+            why = echo(tls, bytes((i * 31 + 7) & 0xFF for i in range(16385)))
+            out[step] = f"FAIL: {why}" if why else "ok"
+            step = "1MiB_stream"
+            stream = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20))
+            got = _tls_stream(tls, stream, timeout)
+            out[step] = "ok" if got == stream else f"FAIL: {len(got)} of {len(stream)} B, or bytes differ"
+        step = "close_notify"
+        out[step] = _tls_close_notify(host, int(port), ctx, timeout)
+    except (ssl.SSLError, OSError) as e:
+        out[step] = f"FAIL: {type(e).__name__}: {e}"
+    return out
+
+
+def _tls_stream(tls, data, timeout, pause=0.0):
+    """Writes `data` while reading the echo, in one thread (an SSL object is not for two):
+    non-blocking, a blocked write retried with the same slice. With `pause`, reads nothing
+    for that long first, so the server's writes block (its unsent tail, paused reading).
+    Returns what came back."""
+    import select
+    import ssl
+    tls.setblocking(False)
+    sent, got = 0, bytearray()
+    start = time.time()
+    deadline = start + timeout * 4 + pause
+    while len(got) < len(data) and time.time() < deadline:
+        moved = False
+        if sent < len(data):
+            try:
+                sent += tls.send(data[sent:sent + (1 << 16)])
+                moved = True
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        if time.time() - start < pause:
+            if not moved:
+                time.sleep(0.01)
+            continue
+        try:
+            chunk = tls.recv(1 << 16)
+            if not chunk:
+                break
+            got += chunk
+            moved = True
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        if not moved:
+            select.select([tls], [tls] if sent < len(data) else [], [], 0.5)
+    tls.setblocking(True)
+    tls.settimeout(timeout)
+    return bytes(got)
+
+
+def _tls_close_notify(host, port, ctx, timeout):
+    """4 KiB then close_notify at once (SSL_shutdown), then read (SSL_read after SSL_shutdown
+    is allowed): all 4 KiB must come back, then the server's close_notify."""
+    import socket
+    import ssl
+    inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, outg)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        def flush():
+            data = outg.read()
+            if data:
+                sock.sendall(data)
+
+        def pump():
+            data = sock.recv(1 << 16)
+            if data:
+                inc.write(data)
+            else:
+                inc.write_eof()
+
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                flush()
+                pump()
+        flush()
+        payload = bytes((i * 13 + 1) & 0xFF for i in range(4096))
+        obj.write(payload)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        flush()
+        got = bytearray()
+        while True:
+            try:
+                chunk = obj.read(1 << 16)
+                if not chunk:
+                    break
+                got += chunk
+            except ssl.SSLWantReadError:
+                pump()
+            except ssl.SSLZeroReturnError:
+                break
+            except ssl.SSLEOFError:
+                return f"FAIL: {len(got)} of {len(payload)} B, then EOF without close_notify"
+    return "ok" if bytes(got) == payload else f"FAIL: {len(got)} of {len(payload)} B before close_notify"
 
 
 def _send_quietly(sock, data):
@@ -698,14 +1001,29 @@ def evaluate(med, raw=None):
         labels = ("echod+scrape", "echod") if scen == "scrape_100ms" else ("echod", "reference")
         key = metric.split(" ")[0]
         key = "server_" + key if key == "cpu_us_per_msg" else key
+        key = {"handshakes_per_sec": "msgs_per_sec",
+               "server_cpu_us_per_handshake": "server_cpu_us_per_msg"}.get(key, key)
         rows.append({"scenario": scen, "metric": metric, "echod": a, "reference": b,
                      "ratio": r, "paired_ratio": paired_ratio(raw, scen, *labels, key),
                      "target": target, "ok": (ok_fn(r) if r is not None else None)})
 
-    for scen, _, _, _, _ in SCENARIOS:
+    for scen, kind, _, _, _ in SCENARIOS:
         if scen not in med:
             continue
         m = med[scen]
+        if kind in TLS_KINDS:
+            # Issue 12: >= 0.9 of the reference's msgs/s (handshakes/s for tls_handshakes); CPU
+            # per message (per handshake) is shown without a target.
+            e, ref = m.get("echod", {}), m.get("reference", {})
+            add(scen, "handshakes_per_sec" if kind == "tls_newconn" else "msgs_per_sec", ">= 0.9",
+                lambda v: v >= 0.9, e.get("msgs_per_sec"), ref.get("msgs_per_sec"),
+                ratio(e.get("msgs_per_sec"), ref.get("msgs_per_sec")))
+            add(scen, "server_cpu_us_per_handshake" if kind == "tls_newconn" else "server_cpu_us_per_msg",
+                "", lambda v: True, e.get("server_cpu_us_per_msg"), ref.get("server_cpu_us_per_msg"),
+                ratio(e.get("server_cpu_us_per_msg"), ref.get("server_cpu_us_per_msg")))
+            for k in ("latency_p50_us", "latency_p99_us") if ref.get("latency_p50_us") else ():
+                add(scen, k, "", lambda v: True, e.get(k), ref.get(k), ratio(e.get(k), ref.get(k)))
+            continue
         if scen == "idle_10k":
             e, ref = m.get("echod", {}), m.get("reference", {})
             add(scen, "rss_bytes_per_conn", "<= 256 B", lambda v: v <= 256,
@@ -805,7 +1123,7 @@ def peer_table(doc):
         lines.append(f"| scenario | reference ({unit}) | " + " | ".join(cols) + " |")
         lines.append("|---|---:|" + "---:|" * len(cols))
         for scen, kind, *_ in SCENARIOS:
-            if scen not in raw or kind in ("idle", "scrape"):
+            if scen not in raw or kind in ("idle", "scrape") or kind in TLS_KINDS:
                 continue
             ref = (med.get(scen) or {}).get("reference", {})
             cells = []
@@ -845,6 +1163,50 @@ def peer_table(doc):
     return lines
 
 
+# Paired tables of one echod build or setting against another (issue 13: this echod against
+# the baseline build; issue 12: TLS on another port against none): (numerator, denominator).
+PAIRS = [("echod", "baseline", "this echod / baseline (BASELINE_REV)"),
+         ("echod-tls-on", "echod", "echod with TLS on another port / echod, plain port")]
+
+
+def pair_table(doc, a, b, title):
+    """Markdown: per scenario, paired median of a/b for msgs/s and server CPU per message (the
+    same pairing as the reference ratios: a and b ran back to back in each repetition)."""
+    raw, med = doc.get("raw") or {}, doc.get("medians") or {}
+    lines = [f"{title} (paired median of per-repetition ratios; msgs/s higher is better, "
+             "CPU/msg lower is better):\n",
+             f"| scenario | {b} msgs/s | msgs/s ratio | {b} CPU us/msg | CPU/msg ratio | reps |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for scen, kind, *_ in SCENARIOS:
+        if scen not in raw or a not in raw[scen] or b not in raw[scen] or kind in ("idle", "scrape"):
+            continue
+        bad = broken_cell(raw[scen][a]) or broken_cell(raw[scen][b])
+        mb = (med.get(scen) or {}).get(b, {})
+        if bad:
+            lines.append(f"| {scen} | {fmt(mb.get('msgs_per_sec'))} | {bad} | | | |")
+            continue
+        n = min(len(raw[scen][a]), len(raw[scen][b]))
+        lines.append(f"| {scen} | {fmt(mb.get('msgs_per_sec'))} | "
+                     f"{fmt(paired_ratio(raw, scen, a, b, 'msgs_per_sec'))} | "
+                     f"{fmt(mb.get('server_cpu_us_per_msg'))} | "
+                     f"{fmt(paired_ratio(raw, scen, a, b, 'server_cpu_us_per_msg'))} | {n} |")
+    lines.append("")
+    if "idle_10k" in raw and a in raw["idle_10k"] and b in raw["idle_10k"]:
+        ma, mb = med["idle_10k"].get(a, {}), med["idle_10k"].get(b, {})
+        lines += [f"idle_10k, user-space RSS per idle connection: {a} {fmt(ma.get('rss_bytes_per_conn'))} B, "
+                  f"{b} {fmt(mb.get('rss_bytes_per_conn'))} B (medians).", ""]
+    return lines
+
+
+def pair_tables(doc):
+    measured = ["echod"] + ((doc.get("peers") or {}).get("measured") or [])
+    out = []
+    for a, b, title in PAIRS:
+        if a in measured and b in measured:
+            out += pair_table(doc, a, b, title)
+    return out
+
+
 def machine_info():
     info = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
     try:
@@ -865,7 +1227,8 @@ def machine_info():
 
 
 def find_bins(bin_dir):
-    bins = {n: os.path.join(bin_dir, n) for n in ("echod", "echo-probe", "reference_echo", "bench_client")}
+    bins = {n: os.path.join(bin_dir, n)
+            for n in ("echod", "echo-probe", "reference_echo", "reference_tls_echo", "bench_client")}
     for n in ("echod", "reference_echo", "bench_client"):
         if not os.access(bins[n], os.X_OK):
             sys.exit(f"bench: {bins[n]} is missing: build first (make bench builds it)")
@@ -891,7 +1254,21 @@ def cmd_run(cfg):
     driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
     os.makedirs(cfg.out_dir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="echod-bench-")
-    wanted = [s for s in SCENARIOS if not cfg.only or s[0] in cfg.only.split(",")]
+    only = [n for n in cfg.only.split(",") if n]
+    if only:
+        wanted = [s for s in SCENARIOS if s[0] in only]
+    else:  # TLS=1: every scenario; TLS=only: the TLS ones; else the plain ones
+        wanted = [s for s in SCENARIOS if (s[1] in TLS_KINDS and cfg.tls != "0") or
+                  (s[1] not in TLS_KINDS and cfg.tls != "only")]
+    tls_wanted = any(s[1] in TLS_KINDS for s in wanted)
+    echod_tls = echod_has_tls(bins["echod"])
+    tls_note = None
+    if tls_wanted:
+        if not os.access(bins["reference_tls_echo"], os.X_OK):
+            sys.exit(f"bench: {bins['reference_tls_echo']} is missing: build first (make bench-tls builds it)")
+        if not echod_tls:
+            tls_note = NO_TLS + ": its TLS scenarios are skipped, the reference is measured alone"
+            log(f"!! {tls_note}")
     peers = parse_peers(cfg.peers)
     extra, skipped = build_peers(peers, cfg.bin_dir)
     bins.update(extra)
@@ -901,15 +1278,20 @@ def cmd_run(cfg):
     log(f">> bench: {cfg.reps} rep(s), {cfg.duration}s runs after {cfg.warmup}s warm-up, "
         f"driver {driver.mode}, peers: {','.join(peers) or 'none'}, "
         f"scenarios: {' '.join(s[0] for s in wanted)}")
-    conf = {}
-    for kind in ["echod", "reference"] + peers:
-        server = Server(kind, bins, workdir, tag="-conformance")
-        try:
-            conf[kind] = conformance(server.addr)
-        finally:
-            server.stop()
-        bad = {k: v for k, v in conf[kind].items() if v != "ok"}
-        log(f"   conformance {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
+    def check(kinds, tls, fn, what):
+        verdicts = {}
+        for kind in kinds:
+            server = Server(kind, bins, workdir, tag="-conformance", tls=tls)
+            try:
+                verdicts[kind] = fn(server.addr)
+            finally:
+                server.stop()
+            bad = {k: v for k, v in verdicts[kind].items() if v != "ok"}
+            log(f"   {what} {kind:<10} " + ("ok" if not bad else "; ".join(f"{k}: {v}" for k, v in bad.items())))
+        return verdicts
+    conf = check(["echod", "reference"] + peers, False, conformance, "conformance")
+    tls_conf = check(((["echod"] if echod_tls else []) + ["reference"]) if tls_wanted else [],
+                     True, tls_conformance, "TLS conformance")
     raw = {s[0]: {} for s in wanted}
     truncated = False
     for scen in wanted:
@@ -921,14 +1303,16 @@ def cmd_run(cfg):
                 break
             if kind == "scrape":
                 order = [("echod", False), ("echod+scrape", True)]
+            elif kind in TLS_KINDS:  # the peers and variants speak no TLS
+                order = ([("echod", None)] if echod_tls else []) + [("reference", None)]
             else:
                 order = [("echod", None), ("reference", None)]
                 order += [(p, None) for p in peers if not (kind == "idle" and p in IDLE_SKIP)]
             if rep % 2:
                 order.reverse()
             for label, scrape in order:
-                server = Server("echod" if label.startswith("echod") else label, bins, workdir,
-                                tag=f"-{name}-{rep}")
+                server = Server("echod" if label == "echod+scrape" else label, bins, workdir,
+                                tag=f"-{name}-{rep}", tls=kind in TLS_KINDS)
                 try:
                     if kind == "idle":
                         r = measure_idle(server, bins, min(cfg.idle_conns, IDLE_MAX.get(label, cfg.idle_conns)))
@@ -945,6 +1329,8 @@ def cmd_run(cfg):
                          if "rss_bytes_per_conn" in r else r.get("error", "?"))
                 if r.get("error_classes"):
                     brief += f"  BROKEN {r['error_classes']}"
+                if r.get("tls_cipher"):
+                    brief += f"  ({r.get('tls_protocol')} {r['tls_cipher']} {r.get('tls_group')})"
                 log(f"   {name:<20} rep {rep + 1} {label:<13} {brief}")
         if truncated:
             break
@@ -967,7 +1353,15 @@ def cmd_run(cfg):
         "medians": med, "ratios": rows, "raw": raw,
     }
     doc["peers"] = {"measured": peers, "skipped": skipped,
-                    "notes": {p: PEERS[p] for p in peers}, "conformance": conf}
+                    "notes": {p: PEERS.get(p) or VARIANTS[p] for p in peers}, "conformance": conf}
+    if "baseline" in peers:
+        doc["baseline"] = baseline_info(cfg.bin_dir)
+    if tls_wanted or "echod-tls-on" in peers:
+        doc["tls"] = {"echod_has_tls": echod_tls, "note": tls_note, "conformance": tls_conf,
+                      "certificate": "self-signed, EC P-256 (prime256v1) key, ecdsa-with-SHA256, "
+                                     "made by `openssl req -x509` at bench time",
+                      "client": "bench_client --tls: TLS 1.3 only, no session cache, "
+                                "certificate not verified"}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_start))
     path = os.path.join(cfg.out_dir, f"bench-{stamp}{'-quick' if cfg.quick else ''}.json")
     latest = "latest-quick.json" if cfg.quick else "latest.json"  # a smoke run never hides a full one
@@ -980,9 +1374,14 @@ def cmd_run(cfg):
           f"load {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f})")
     print()
     print_table(rows, med)
-    if peers:
+    if tls_note:
+        print(f"\nNOTE: {tls_note}")
+    if [p for p in peers if p in PEERS]:
         print()
         print("\n".join(peer_table(doc)))
+    if pair_tables(doc):
+        print()
+        print("\n".join(pair_tables(doc)))
     print()
     print(f"results: {path}")
     print(f"total runtime: {runtime:.0f} s{' (TRUNCATED by the runtime bound)' if truncated else ''}")
@@ -1029,10 +1428,15 @@ def strace_counts(path):
     return calls, errors
 
 
-def cost_client(driver, addr, count, newconn=False):
+def cost_client(driver, addr, count, newconn=False, tls=False):
     """Fixed work: 50 connections x `count` messages, or (newconn) 32 connection slots x
-    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed."""
-    cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
+    `count` fresh connections, each connect, 64 B echoed, close. Returns messages echoed.
+    With `tls`: bench_client --tls, 4 KiB messages (newconn: 64 B after a full handshake)."""
+    if tls:
+        cmd = driver.tls(addr, "newconn" if newconn else "pingpong", 32 if newconn else 50,
+                         64 if newconn else 4096, count=count)
+    else:
+        cmd = driver.pingpong(addr, 32 if newconn else 50, 64, count=count, newconn=newconn)
     doc, rc, _, err = run_client(cmd, 600)
     if doc is None or rc != 0:
         raise RuntimeError(f"cost client failed rc={rc}: {err}")
@@ -1062,7 +1466,7 @@ def perf_works():
         return False
 
 
-def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
+def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False, tls=False):
     res = {"server": kind}
     # 1. callgrind: user-space instructions, marginal between two workload sizes.
     if "callgrind" in tools:
@@ -1071,9 +1475,9 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
             out = os.path.join(workdir, f"callgrind.{kind}.{n}.out")
             s = Server(kind, bins, workdir,
                        wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                             "--dump-instr=no", "-q"], tag=f"-cg-{n}")
+                             "--dump-instr=no", "-q"], tag=f"-cg-{n}", tls=tls)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 s.stop(timeout=120)
             totals.append(callgrind_total(out))
@@ -1094,9 +1498,9 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
         calls, errs, msgs = [], [], []
         for n in counts:
             out = os.path.join(workdir, f"strace.{kind}.{n}.txt")
-            s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}")
+            s = Server(kind, bins, workdir, wrap=["strace", "-c", "-f", "-o", out], tag=f"-st-{n}", tls=tls)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 s.stop(timeout=60)
             c, e = strace_counts(out)
@@ -1114,13 +1518,13 @@ def cost_one(kind, bins, driver, counts, workdir, tools, newconn=False):
     if "perf" in tools:
         vals, msgs = [], []
         for n in counts:
-            s = Server(kind, bins, workdir, tag=f"-perf-{n}")
+            s = Server(kind, bins, workdir, tag=f"-perf-{n}", tls=tls)
             out = os.path.join(workdir, f"perf.{kind}.{n}.csv")
             perf = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS_CONN if newconn else PERF_EVENTS),
                           "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             try:
-                msgs.append(cost_client(driver, s.addr, n, newconn))
+                msgs.append(cost_client(driver, s.addr, n, newconn, tls))
             finally:
                 stop(perf, sig=signal.SIGINT)
                 s.stop()
@@ -1174,27 +1578,85 @@ def cmd_cost(cfg):
     workdir = tempfile.mkdtemp(prefix="echod-cost-")
     tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
     counts = [cfg.count, 2 * cfg.count]
-    log(f">> cost: 50 connections x {counts} messages, 64 B, driver {driver.mode}, tools {tools}")
+    kinds = [k for k in cfg.servers.split(",") if k]
+    extra, skipped = build_peers([k for k in kinds if k in PEERS or k in VARIANTS], cfg.bin_dir)
+    bins.update(extra)
+    for name, why in skipped.items():
+        log(f"   {name} skipped: {why}")
+    kinds = [k for k in kinds if k not in skipped]
+    log(f">> cost: 50 connections x {counts} messages, 64 B, driver {driver.mode}, tools {tools}, "
+        f"servers {','.join(kinds)}")
     results = {}
-    for kind in cfg.servers.split(","):
+    for kind in kinds:
         log(f"   {kind} ...")
         results[kind] = cost_one(kind, bins, driver, counts, workdir, tools)
-    e, r = results.get("echod", {}), results.get("reference", {})
     print()
     print(f"deterministic cost per echoed 64 B message, 50 connections, marginal between "
           f"{counts[0]} and {counts[1]} messages per connection:")
-    print(f"{'':<34} {'echod':>10} {'reference':>10} {'ratio':>7} {'target':>8}")
+    # echod/reference always; echod/baseline too when both ran (issue 13: the cost of the
+    # fault-injection hooks with no rules, from one run).
+    pairs = [(a, b) for a, b in (("echod", "reference"), ("echod", "baseline")) if a in results and b in results]
+    print(f"{'':<40} " + " ".join(f"{k:>10}" for k in kinds) + "".join(f" {a + '/' + b:>16}" for a, b in pairs)
+          + f" {'target':>8}")
     for key, label, target in (("instructions_per_msg", "user-space instructions/msg (callgrind)", "<= 300"),
                                ("strace_syscalls_per_msg", "syscalls/msg (strace -c)", "<= 2.1"),
                                ("perf_syscalls_per_msg", "syscalls/msg (perf, native speed)", "<= 2.1")):
-        if key in e or key in r:
-            print(f"{label:<34} {fmt(e.get(key)):>10} {fmt(r.get(key)):>10} "
-                  f"{fmt(ratio(e.get(key), r.get(key))):>7} {target:>8}")
+        if any(key in results[k] for k in kinds):
+            print(f"{label:<40} " + " ".join(f"{fmt(results[k].get(key)):>10}" for k in kinds)
+                  + "".join(f" {fmt(ratio(results[a].get(key), results[b].get(key))):>16}" for a, b in pairs)
+                  + f" {target:>8}")
     print_breakdown(results, "msg", 15)
     doc = {"kind": "echod-cost", "version": 1, "runtime_s": round(time.time() - t_start, 1),
            "connections": 50, "size": 64, "counts_per_connection": counts,
            "driver": driver.mode, "machine": machine_info(), "results": results}
+    if "baseline" in results:
+        doc["baseline"] = baseline_info(cfg.bin_dir)
     return save_cost(doc, cfg.out_dir, "cost", t_start)
+
+
+def cmd_cost_tls(cfg):
+    """`cost` over TLS (issue 12): echod's --tls-listen port vs reference_tls_echo, callgrind
+    instructions and syscalls per 4 KiB message (50 connections x N and 2N messages) and per
+    full TLS 1.3 handshake (32 slots x M and 2M connections, each 64 B echoed), marginal."""
+    t_start = time.time()
+    bins = find_bins(cfg.bin_dir)
+    driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
+    if not os.access(bins["reference_tls_echo"], os.X_OK):
+        sys.exit(f"bench: {bins['reference_tls_echo']} is missing: build first (make bench-tls builds it)")
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="echod-cost-tls-")
+    tools = ["callgrind", "strace"] + (["perf"] if cfg.perf and perf_works() else [])
+    kinds = ["echod", "reference"]
+    if not echod_has_tls(bins["echod"]):
+        log(f"!! {NO_TLS}: the reference is measured alone")
+        kinds = ["reference"]
+    work = {"msg": [cfg.tls_count, 2 * cfg.tls_count], "handshake": [cfg.tls_conn_count, 2 * cfg.tls_conn_count]}
+    log(f">> cost-tls: 4 KiB messages, 50 connections x {work['msg']}; handshakes, 32 slots x "
+        f"{work['handshake']}; tools {tools}")
+    results = {}
+    for unit, counts in work.items():
+        for kind in kinds:
+            log(f"   {kind} per {unit} ...")
+            results.setdefault(unit, {})[kind] = cost_one(kind, bins, driver, counts, workdir, tools,
+                                                          newconn=unit == "handshake", tls=True)
+    print()
+    print("deterministic cost over TLS 1.3 (marginal): per 4 KiB message at 50 connections, per full "
+          "handshake (64 B echoed, close_notify) 32 at a time:")
+    print(f"{'':<44} " + " ".join(f"{k:>10}" for k in kinds) + "   echod/reference")
+    for unit in work:
+        for key, label in (("instructions_per_msg", f"user-space instructions/{unit} (callgrind)"),
+                           ("strace_syscalls_per_msg", f"syscalls/{unit} (strace -c)"),
+                           ("perf_syscalls_per_msg", f"syscalls/{unit} (perf, native speed)")):
+            r = results[unit]
+            if any(key in r[k] for k in kinds):
+                print(f"{label:<44} " + " ".join(f"{fmt(r[k].get(key)):>10}" for k in kinds) + "   " +
+                      fmt(ratio((r.get("echod") or {}).get(key), r["reference"].get(key))))
+    for unit in work:
+        print_breakdown(results[unit], unit, 15)
+    doc = {"kind": "echod-cost-tls", "version": 1, "runtime_s": round(time.time() - t_start, 1),
+           "work": work, "echod_has_tls": "echod" in kinds, "driver": "bench_client --tls",
+           "machine": machine_info(), "results": results}
+    return save_cost(doc, cfg.out_dir, "cost-tls", t_start)
 
 
 def native_cpu_per_conn(kinds, bins, driver, count, reps, workdir):
@@ -1231,7 +1693,7 @@ def cmd_cost_conn(cfg):
     bins = find_bins(cfg.bin_dir)
     driver = pick_driver(bins, cfg.driver, cfg.probe_threads)
     kinds = cfg.servers.split(",")
-    peers = [k for k in kinds if k in PEERS]
+    peers = [k for k in kinds if k in PEERS or k in VARIANTS]
     extra, skipped = build_peers(peers, cfg.bin_dir)
     bins.update(extra)
     kinds = [k for k in kinds if k not in skipped]
@@ -1324,6 +1786,53 @@ def smoke_peers(cfg, bins, workdir):
         print(f"smoke: peer {name} ok")
 
 
+def smoke_tls(bins, workdir):
+    """reference_tls_echo (and echod's --tls-listen port, when this echod has one) echoes every
+    byte over TLS 1.3: bench_client --tls in each mode, and the Python ssl conformance checks
+    (a record split across reads, 1 MiB in flight, close_notify right after data)."""
+    kinds = ["reference"] + (["echod"] if echod_has_tls(bins["echod"]) else [])
+    if len(kinds) == 1:
+        print(f"smoke: echod TLS skipped: {NO_TLS}")
+    for kind in kinds:
+        s = Server(kind, bins, workdir, tag="-smoke", tls=True)
+        try:
+            for cmd in (["pingpong", "-c", "8", "-s", "3000", "-n", "50"],
+                        ["stream", "-c", "2", "-s", "65536", "-d", "0.3"],
+                        ["newconn", "-c", "4", "-d", "0.2"]):
+                doc, rc, _, err = run_client([bins["bench_client"], cmd[0], "--tls"] + cmd[1:] + [s.addr], 30)
+                if (rc != 0 or not doc or doc.get("errors") or doc.get("mismatches") or not doc.get("received")
+                        or doc.get("resumed") or doc.get("tls_protocol") != "TLSv1.3"):
+                    sys.exit(f"smoke: {kind} TLS failed {cmd}: rc={rc} {doc} {err}")
+            bad = {k: v for k, v in tls_conformance(s.addr).items() if v != "ok"}
+            if bad:
+                sys.exit(f"smoke: {kind} TLS conformance: {bad}")
+            tls_backpressure_check(s.addr)
+        finally:
+            s.stop()
+        print(f"smoke: {kind} TLS ok")
+
+
+def tls_backpressure_check(addr, total=16 << 20):
+    """backpressure_check over TLS: 16 MiB written while the client reads nothing for 0.5 s."""
+    import socket
+    import ssl
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    data = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 16)) * (total >> 16)
+    with socket.create_connection((host, int(port)), timeout=20) as raw, ctx.wrap_socket(raw) as tls:
+        got = _tls_stream(tls, data, 20, pause=0.5)
+    if got != data:
+        sys.exit(f"smoke: TLS backpressure echo mismatch ({len(got)} of {total} bytes)")
+
+
+def cmd_build_baseline(cfg):
+    """Builds (or finds up to date) echod at BASELINE_REV into build-bench-baseline/."""
+    exe = build_baseline(cfg.bin_dir, cfg.rev)
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    print(f"baseline: {exe} ({(r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else '?'})")
+
+
 def cmd_smoke(cfg):
     """The reference echoes every byte (verified by bench_client), and a tiny run writes valid JSON."""
     bins = find_bins(cfg.bin_dir)
@@ -1340,13 +1849,15 @@ def cmd_smoke(cfg):
     finally:
         s.stop()
     smoke_peers(cfg, bins, workdir)
+    smoke_tls(bins, workdir)
     cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns, cfg.quick = 1, 0.3, 0.1, 300, True
+    cfg.tls, cfg.only = "0", ""
     cfg.peers = "none"  # the peers were checked above; timing them is make bench's job
     doc = cmd_run(cfg)
     with open(os.path.join(cfg.out_dir, "latest-quick.json")) as f:
         back = json.load(f)
     assert back["medians"] and back["ratios"], "empty results"
-    missing = [s[0] for s in SCENARIOS if s[0] not in back["medians"]]
+    missing = [s[0] for s in SCENARIOS if s[0] not in back["medians"] and s[1] not in TLS_KINDS]
     assert not missing, f"scenarios missing: {missing}"
     for row in back["ratios"]:
         # CPU figures have 10 ms resolution: a sub-second smoke run may see 0 ticks.
@@ -1421,6 +1932,29 @@ def cmd_markdown(cfg):
                   ("; skipped: " + "; ".join(f"{k} ({v})" for k, v in p["skipped"].items())
                    if p.get("skipped") else "") + ".\n")
             print("\n".join(peer_table(doc)))
+        if pair_tables(doc):
+            print()
+            print("\n".join(pair_tables(doc)))
+    tls_path = os.path.join(cfg.out_dir, "cost-tls-latest.json")
+    if os.path.exists(tls_path):
+        with open(tls_path) as f:
+            doc = json.load(f)
+        kinds = list(doc["results"]["msg"])
+        print(f"\nCost over TLS 1.3 (bench_client --tls), marginal: per 4 KiB message at 50 connections "
+              f"({doc['work']['msg']} messages each), per full handshake 32 at a time "
+              f"({doc['work']['handshake']} connections per slot); revision {doc['machine'].get('git_revision')}"
+              + ("" if doc.get("echod_has_tls") else "; echod had no TLS listener") + ":\n")
+        print("| TLS | " + " | ".join(kinds) + " | echod/reference |")
+        print("|---|" + "---:|" * (len(kinds) + 1))
+        for unit in ("msg", "handshake"):
+            r = doc["results"][unit]
+            for key, label in (("instructions_per_msg", "user-space instructions"),
+                               ("strace_syscalls_per_msg", "system calls (strace -c -f)"),
+                               ("perf_syscalls_per_msg", "system calls (perf stat)")):
+                if any(key in r[k] for k in kinds):
+                    print(f"| {label} per {'4 KiB message' if unit == 'msg' else 'handshake'} | "
+                          + " | ".join(fmt(r[k].get(key)) for k in kinds) + " | "
+                          + fmt(ratio((r.get("echod") or {}).get(key), r["reference"].get(key))) + " |")
     conn_path = os.path.join(cfg.out_dir, "cost-conn-latest.json")
     if os.path.exists(conn_path):
         with open(conn_path) as f:
@@ -1450,20 +1984,28 @@ def cmd_markdown(cfg):
     if os.path.exists(cost_path):
         with open(cost_path) as f:
             doc = json.load(f)
-        e, r = doc["results"].get("echod", {}), doc["results"].get("reference", {})
+        res = doc["results"]
+        kinds = list(res)
+        base = doc.get("baseline")
         print(f"\nCost, 50 connections x {doc['counts_per_connection']} messages of 64 B, marginal, "
-              f"driver {doc['driver']}, revision {doc['machine'].get('git_revision')}:\n")
-        print("| per echoed message | echod | reference | target |")
-        print("|---|---:|---:|---|")
+              f"driver {doc['driver']}, revision {doc['machine'].get('git_revision')}"
+              + (f", baseline {base['rev']} ({base['commit'][:12]})" if base else "") + ":\n")
+        both = "echod" in res and "baseline" in res
+        print("| per echoed message | " + " | ".join(kinds) + " |" + (" echod/baseline |" if both else "")
+              + " target |")
+        print("|---|" + "---:|" * (len(kinds) + both) + "---|")
         for key, label, target in (("instructions_per_msg", "user-space instructions (callgrind)", "<= 300"),
                                    ("strace_syscalls_per_msg", "system calls (strace -c -f)", "<= 2.1"),
                                    ("perf_syscalls_per_msg", "system calls (perf stat, native speed)", "<= 2.1")):
-            print(f"| {label} | {fmt(e.get(key))} | {fmt(r.get(key))} | {target} |")
+            print(f"| {label} | " + " | ".join(fmt(res[k].get(key)) for k in kinds) + " |"
+                  + (f" {fmt(ratio(res['echod'].get(key), res['baseline'].get(key)))} |" if both else "")
+                  + f" {target} |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "smoke", "markdown"])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "cost", "cost-conn", "cost-tls", "smoke",
+                                                                    "markdown", "build-baseline"])
     ap.add_argument("files", nargs="*", help="markdown: run JSON files to pool")
     ap.add_argument("--bin-dir", default=os.environ.get("BENCH_BIN_DIR", os.path.join(REPO, "build-bench", "bin")))
     ap.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", os.path.join(HERE, "results")))
@@ -1485,7 +2027,18 @@ def main():
                     help="cost-conn: fresh connections per slot (32 slots) of the smaller workload")
     ap.add_argument("--native-count", type=int, default=int(os.environ.get("COST_NATIVE_COUNT", 500)),
                     help="cost-conn: fresh connections per slot (32 slots) per native CPU run")
-    ap.add_argument("--servers", default="echod,reference")
+    ap.add_argument("--tls-count", type=int, default=int(os.environ.get("COST_TLS_COUNT", 200)),
+                    help="cost-tls: 4 KiB messages per connection (50) of the smaller workload")
+    ap.add_argument("--tls-conn-count", type=int, default=int(os.environ.get("COST_TLS_CONN_COUNT", 20)),
+                    help="cost-tls: handshakes per slot (32 slots) of the smaller workload")
+    ap.add_argument("--rev", default=None, help="build-baseline: revision (default BASELINE_REV or "
+                    f"{DEFAULT_BASELINE_REV})")
+    ap.add_argument("--servers", default=os.environ.get("SERVERS", "echod,reference"),
+                    help="cost, cost-conn: comma-separated servers (echod, reference, baseline, "
+                         "the peers); SERVERS=")
+    ap.add_argument("--tls", default=os.environ.get("TLS") or "0", choices=["0", "1", "only"],
+                    help="run: 1 adds the TLS scenarios (tls_4k_c50, tls_bulk, tls_handshakes), "
+                         "only runs just them (TLS=); ONLY= names scenarios outright")
     ap.add_argument("--peers", default=os.environ.get("PEERS", "all"),
                     help="run: peers measured next to echod and the reference, comma-separated from "
                          f"{','.join(PEERS)} (default all; 'none' for echod and the reference only)")
@@ -1498,6 +2051,8 @@ def main():
                          " the scheduler puts client and server on the same CPU")
     ap.add_argument("--no-perf", dest="perf", action="store_false")
     cfg = ap.parse_args()
+    if cfg.tls not in ("0", "1", "only"):
+        ap.error(f"TLS={cfg.tls}: 0, 1 or only")
     if cfg.reps is None:
         cfg.reps = 1 if cfg.quick else 3
     if cfg.duration is None:
@@ -1513,7 +2068,7 @@ def main():
         srv, cli = cfg.pin.split(",")
         PIN["server"], PIN["client"] = {int(srv)}, {int(cli)}
     {"run": cmd_run, "cost": cmd_cost, "cost-conn": cmd_cost_conn, "smoke": cmd_smoke,
-     "markdown": cmd_markdown}[cfg.command](cfg)
+     "markdown": cmd_markdown, "build-baseline": cmd_build_baseline, "cost-tls": cmd_cost_tls}[cfg.command](cfg)
 
 
 if __name__ == "__main__":

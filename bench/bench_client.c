@@ -8,12 +8,16 @@
  *   idle      open N connections, echo one message on each, then hold them
  *             silent; prints "ready N" on stdout and waits for stdin to close
  *   pingpong  closed-loop ping-pong, one message in flight per connection
- *   newconn   connect, send, receive the echo, close, repeat
+ *   newconn   connect, send, receive the echo, close, repeat (-n: connections per slot)
+ * --tls runs pingpong, stream and newconn over TLS 1.3 (OpenSSL 3): each connection does a
+ * full handshake first (no session cache, no resumption: the tickets the server sends are
+ * read and dropped; the certificate is not verified, the CertificateVerify signature is),
+ * and newconn sends close_notify before it closes, so newconn --tls measures handshakes.
  * Every echoed byte is verified. Output: one JSON object on stdout with the
  * keys echo-probe uses (msgs_per_sec, bytes_per_sec, latency_us{...}, ...).
  *
  * Usage: bench_client MODE [-c N] [-s BYTES] [-d SECONDS] [-n COUNT]
- *                          [--window BYTES] HOST:PORT
+ *                          [--window BYTES] [--tls] HOST:PORT
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +25,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +90,8 @@ struct conn {
   uint64_t started_ns;
   uint64_t msgs;
   int connected;
+  SSL *ssl;    /* --tls only */
+  int hs_done; /* --tls: handshake finished */
 };
 
 static struct sockaddr_in target;
@@ -92,6 +100,9 @@ static uint64_t window = 1 << 20;
 static uint64_t count_limit; /* messages per connection, 0 = none */
 static uint64_t total_msgs, total_bytes, errors, mismatches;
 static int ep;
+static SSL_CTX *tls_ctx; /* --tls */
+static uint64_t handshakes, resumed;
+static char tls_protocol[32], tls_cipher[64], tls_group[32];
 
 static const unsigned char *pat_at(const struct conn *c, uint64_t off) {
   return pattern + ((uint64_t)c->id * 977u + off) % kPeriod;
@@ -119,12 +130,28 @@ static void watch(struct conn *c) {
   if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) fail("epoll_ctl");
 }
 
-/* Writes [sent_off, limit) of the connection's stream. Returns -1 on error. */
+/* --tls: 0 when OpenSSL waits for the socket (the next edge), -1 when the connection failed. */
+static int tls_wait(struct conn *c, int r) {
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  ERR_clear_error();
+  return -1;
+}
+
+/* Writes [sent_off, limit) of the connection's stream. Returns -1 on error. A TLS write
+ * blocked mid-record is retried with the same pointer and at least the same length. */
 static int send_upto(struct conn *c, uint64_t limit) {
   while (c->sent_off < limit) {
     size_t len = (size_t)(limit - c->sent_off);
     if (len > kMaxMsg) len = kMaxMsg;
-    ssize_t n = write(c->fd, pat_at(c, c->sent_off), len);
+    ssize_t n;
+    if (c->ssl) {
+      int w = SSL_write(c->ssl, pat_at(c, c->sent_off), (int)len);
+      if (w <= 0) return tls_wait(c, w);
+      n = w;
+    } else {
+      n = write(c->fd, pat_at(c, c->sent_off), len);
+    }
     if (n < 0) return errno == EAGAIN ? 0 : -1;
     c->sent_off += (uint64_t)n;
   }
@@ -137,16 +164,24 @@ static long recv_upto(struct conn *c, uint64_t limit) {
   while (c->recv_off < limit) {
     size_t want = (size_t)(limit - c->recv_off);
     if (want > sizeof rbuf) want = sizeof rbuf;
-    ssize_t n = read(c->fd, rbuf, want);
-    if (n == 0) return -1;
-    if (n < 0) return errno == EAGAIN ? got : -1;
+    ssize_t n;
+    if (c->ssl) {
+      int r = SSL_read(c->ssl, rbuf, (int)want);
+      if (r <= 0) return tls_wait(c, r) == 0 ? got : -1;
+      n = r;
+    } else {
+      n = read(c->fd, rbuf, want);
+      if (n == 0) return -1;
+      if (n < 0) return errno == EAGAIN ? got : -1;
+    }
     if (memcmp(rbuf, pat_at(c, c->recv_off), (size_t)n) != 0) {
       mismatches++;
       return -1;
     }
     c->recv_off += (uint64_t)n;
     got += n;
-    if ((size_t)n < want) break; /* short read: the receive queue is empty */
+    /* A short read means the receive queue is empty; TLS hands out a record at a time. */
+    if ((size_t)n < want && !c->ssl) break;
   }
   return got;
 }
@@ -155,6 +190,22 @@ static void start_message(struct conn *c) {
   c->msg_end = c->sent_off + msg_size;
   c->started_ns = now_ns();
   if (send_upto(c, c->msg_end) < 0) errors++;
+}
+
+/* --tls: advances the handshake. Returns 1 finished, 0 waiting, -1 failed. */
+static int handshake(struct conn *c) {
+  int r = SSL_connect(c->ssl);
+  if (r != 1) return tls_wait(c, r);
+  c->hs_done = 1;
+  handshakes++;
+  if (SSL_session_reused(c->ssl)) resumed++;
+  if (!tls_cipher[0]) {
+    snprintf(tls_protocol, sizeof tls_protocol, "%s", SSL_get_version(c->ssl));
+    snprintf(tls_cipher, sizeof tls_cipher, "%s", SSL_get_cipher_name(c->ssl));
+    const char *g = OBJ_nid2sn(SSL_get_negotiated_group(c->ssl) & ~TLSEXT_nid_unknown);
+    snprintf(tls_group, sizeof tls_group, "%s", g ? g : "?");
+  }
+  return 1;
 }
 
 /* ping-pong and newconn: returns 1 when the connection is finished. */
@@ -186,8 +237,42 @@ static int on_stream(struct conn *c) {
   }
 }
 
+/* Opens connection c (its id set) and starts it: plain ping-pong sends its first message at
+ * once; TLS starts the handshake clock and sends after SSL_connect finishes. */
+static void begin(struct conn *c, int is_stream) {
+  c->fd = open_conn(0);
+  if (c->fd < 0) fail("connect");
+  if (tls_ctx) {
+    c->ssl = SSL_new(tls_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) fail("SSL_new");
+    SSL_set_connect_state(c->ssl);
+    c->started_ns = now_ns();
+    watch(c);
+    return;
+  }
+  watch(c);
+  if (!is_stream) start_message(c);
+}
+
+/* Closes c: a finished TLS connection says close_notify first (one try, non-blocking). */
+static void finish(struct conn *c, int ok) {
+  if (c->ssl) {
+    if (ok && c->hs_done) SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+  }
+  close(c->fd);
+  c->fd = -1;
+}
+
 static void print_json(const char *mode, int conns, double secs) {
-  printf("{\"driver\":\"bench_client\",\"mode\":\"%s\",\"connections\":%d,\"size\":%zu,"
+  if (tls_ctx)
+    printf("{\"tls\":true,\"tls_protocol\":\"%s\",\"tls_cipher\":\"%s\",\"tls_group\":\"%s\","
+           "\"handshakes\":%llu,\"resumed\":%llu,", tls_protocol, tls_cipher, tls_group,
+           (unsigned long long)handshakes, (unsigned long long)resumed);
+  else
+    printf("{");
+  printf("\"driver\":\"bench_client\",\"mode\":\"%s\",\"connections\":%d,\"size\":%zu,"
          "\"received\":%llu,\"errors\":%llu,\"mismatches\":%llu,\"duration_s\":%.3f,"
          "\"msgs_per_sec\":%.1f,\"bytes_per_sec\":%.1f,\"latency_us\":{\"min\":%.1f,"
          "\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n",
@@ -233,7 +318,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *mode = argv[1];
-  int conns = 1;
+  int conns = 1, use_tls = 0;
   double duration = 0;
   const char *addr = NULL;
   for (int i = 2; i < argc; i++) {
@@ -243,6 +328,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "-d") && i + 1 < argc) duration = atof(argv[++i]);
     else if (!strcmp(a, "-n") && i + 1 < argc) count_limit = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--window") && i + 1 < argc) window = strtoull(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--tls")) use_tls = 1;
     else addr = a;
   }
   const char *colon = addr ? strrchr(addr, ':') : NULL;
@@ -267,13 +353,27 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof pattern; i++)
     pattern[i] = (unsigned char)(((i % kPeriod) * 2654435761u) >> 13);
 
+  if (use_tls) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) fail("SSL_CTX_new");
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(tls_ctx, TLS1_3_VERSION);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF); /* every handshake full */
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    if (!strcmp(mode, "idle")) {
+      fprintf(stderr, "bench_client: idle has no --tls mode\n");
+      return 2;
+    }
+  }
   if (!strcmp(mode, "idle")) return run_idle(conns);
   int is_stream = !strcmp(mode, "stream"), is_new = !strcmp(mode, "newconn");
   if (!is_stream && !is_new && strcmp(mode, "pingpong") != 0) {
     fprintf(stderr, "bench_client: unknown mode %s\n", mode);
     return 2;
   }
-  if (duration <= 0 && (is_stream || is_new || !count_limit)) duration = 5;
+  /* newconn -n COUNT: COUNT connections per slot, then stop (fixed work for bench.py cost). */
+  if (duration <= 0 && (is_stream || !count_limit)) duration = 5;
 
   ep = epoll_create1(EPOLL_CLOEXEC);
   struct conn *cs = calloc((size_t)conns, sizeof *cs);
@@ -281,11 +381,8 @@ int main(int argc, char **argv) {
   int live = 0;
   for (int i = 0; i < conns; i++) {
     cs[i].id = i;
-    cs[i].fd = open_conn(0);
-    if (cs[i].fd < 0) fail("connect");
-    watch(&cs[i]);
+    begin(&cs[i], is_stream);
     live++;
-    if (!is_stream) start_message(&cs[i]);
   }
   struct epoll_event evs[256];
   uint64_t next_id = (uint64_t)conns;
@@ -295,17 +392,28 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
       struct conn *c = evs[i].data.ptr;
       if (c->fd < 0) continue;
-      int finished = is_stream ? on_stream(c) : on_pingpong(c, is_new);
+      int finished = 0;
+      uint64_t errors_before = errors;
+      if (c->ssl && !c->hs_done) {
+        int h = handshake(c);
+        if (h == 0) continue;
+        if (h < 0) {
+          errors++;
+          finished = 1;
+        } else if (is_new) {
+          c->msg_end = msg_size; /* latency: connect to echo, handshake included */
+        } else if (!is_stream) {
+          start_message(c);
+        }
+      }
+      if (!finished) finished = is_stream ? on_stream(c) : on_pingpong(c, is_new);
       if (!finished) continue;
-      close(c->fd);
-      c->fd = -1;
-      if (is_new && !errors && (!deadline || now_ns() < deadline)) {
+      finish(c, errors == errors_before);
+      if (is_new && !errors && (!deadline || now_ns() < deadline) &&
+          (!count_limit || next_id < (uint64_t)conns * count_limit)) {
         memset(c, 0, sizeof *c);
         c->id = (int)(next_id++ % 100000);
-        c->fd = open_conn(0);
-        if (c->fd < 0) fail("connect");
-        watch(c);
-        start_message(c);
+        begin(c, 0);
       } else {
         live--;
       }
