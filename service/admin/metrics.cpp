@@ -205,6 +205,19 @@ std::vector<MetricFamily> MetricsExporter::Impl::collect() const {
   out.push_back(single("echod_connections_active", "TCP connections open now.", kGauge,
                        static_cast<double>(echo.active_connections())));
   append_worker_counters(t, out);
+  // Per worker, so an operator (and the SO_REUSEPORT spread test) can see how evenly the
+  // kernel hands connections to the workers. One series per worker thread: bounded by
+  // --workers, which defaults to the CPUs echod may use.
+  MetricFamily per_worker = family("echod_worker_connections_accepted_total",
+                                   "TCP connections accepted, by worker thread (SO_REUSEPORT "
+                                   "spreads new connections by a hash of their addresses).",
+                                   MetricType::Counter);
+  for (std::size_t w = 0; w < echo.worker_count(); ++w) {
+    per_worker.metric.push_back(sample(MetricType::Counter,
+                                       static_cast<double>(echo.worker_stats(w).accepted.get()),
+                                       {{"worker", std::to_string(w)}}));
+  }
+  out.push_back(std::move(per_worker));
   out.push_back(labelled_counter("echod_connections_rejected_total",
                                  "TCP connections closed at once instead of served, by reason.",
                                  "reason", kRejectReasonNames, t.rejected));
