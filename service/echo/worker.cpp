@@ -378,11 +378,12 @@ void Worker::sweep() {
 
 void Worker::run_deferred() {
   if (deferred_.empty()) return;
-  std::vector<Connection*> batch;
-  batch.swap(deferred_);
-  for (Connection* c : batch) c->deferred = false;
-  // Each resume() may close only its own connection, which is no longer in `batch`'s future.
-  for (Connection* c : batch) c->resume();
+  // Two vectors swapped back and forth keep their capacity: no allocation per turn.
+  deferred_batch_.swap(deferred_);
+  for (Connection* c : deferred_batch_) c->deferred = false;
+  // Each resume() may close only its own connection, which is no longer in the batch's future.
+  for (Connection* c : deferred_batch_) c->resume();
+  deferred_batch_.clear();
 }
 
 void Worker::defer(Connection& c) {

@@ -112,6 +112,7 @@ class Worker final : private ConnectionContext, private ProxyPreambleOwner {
   std::unique_ptr<char[]> read_buffer_;
   std::vector<Connection*> connections_;
   std::vector<Connection*> deferred_;
+  std::vector<Connection*> deferred_batch_;  // run_deferred()'s working copy
   std::list<ProxyPreamble> preambles_;  // in accept order, so the oldest times out first
   RuntimeSettings settings_;
   FaultRng fault_rng_;
