@@ -129,6 +129,10 @@ def build():
     d.panel("Active connections per instance", [(f"sum by (instance) (echod_connections_active{{{S}}})", "{{instance}}")])
     d.panel("Accepted connections/s", [(rate("echod_connections_accepted_total", "instance"), "{{instance}}")],
             unit="cps")
+    d.panel("Accepted connections/s per worker",
+            [(rate("echod_worker_connections_accepted_total", "instance, worker"), "{{instance}} w{{worker}}")],
+            unit="cps", desc="SO_REUSEPORT hashes new connections over the workers: the lines of one instance "
+                             "should lie together; one far below the others is a stuck worker.")
     d.panel("Rejected connections/s by reason", [(rate("echod_connections_rejected_total", "reason"), "{{reason}}")],
             unit="cps", desc="max_connections: beyond --max-connections; accept_error: accept() failed (EMFILE...).")
     d.panel("Closed connections/s by reason", [(rate("echod_connections_closed_total", "reason"), "{{reason}}")],
