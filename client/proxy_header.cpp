@@ -65,7 +65,7 @@ std::string proxy_header(ProxyVersion v, const sockaddr_storage& source,
   }
   const std::size_t addr_size = v6 ? 16 : 4;
   std::string out(kV2Signature, kV2SignatureSize);
-  out += static_cast<char>(0x21);             // version 2, command PROXY
+  out += static_cast<char>(0x21);              // version 2, command PROXY
   out += static_cast<char>(v6 ? 0x21 : 0x11);  // AF_INET6 / AF_INET, STREAM
   append_u16(out, static_cast<std::uint16_t>(2 * addr_size + 4));
   out.append(static_cast<const char*>(src_addr), addr_size);

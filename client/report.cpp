@@ -10,7 +10,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 double round3(double v) { return static_cast<double>(std::llround(v * 1000.0)) / 1000.0; }
 

@@ -22,7 +22,7 @@ void StreamTransport::begin(int fd) {
   fd_ = fd;
   header_.clear();
   header_off_ = 0;
-  established_ = failed_ = false;
+  established_ = failed_ = read_any_ = false;
   begin_error_ = IoResult{};
   if (config_->proxy != ProxyVersion::kOff) {
     auto header = proxy_header_for_socket(config_->proxy, fd);
@@ -75,7 +75,21 @@ IoResult StreamTransport::write(const char* data, std::size_t len) {
   std::size_t written = 0;
   const int r = SSL_write_ex(ssl_, data, len, &written);
   if (r == 1) return {IoStatus::kOk, written, ErrorClass::kReset};
-  return tls_failure(r, errno);
+  const IoResult failed = tls_failure(r, errno);
+  if (failed.status == IoStatus::kFailed && failed.error == ErrorClass::kReset && !read_any_) {
+    // TLS 1.3: a server that refuses our certificate does so after our handshake ended,
+    // with an alert and, if it closes with our first message unread, a reset. The write
+    // can meet the reset first; the alert that explains it is still in the receive queue.
+    char scratch[256];
+    std::size_t got = 0;
+    ERR_clear_error();
+    failed_ = false;
+    const int rr = SSL_read_ex(ssl_, scratch, sizeof scratch, &got);
+    const IoResult why = rr == 1 ? IoResult{} : tls_failure(rr, errno);
+    failed_ = true;
+    if (why.status == IoStatus::kFailed && why.error == ErrorClass::kTls) return why;
+  }
+  return failed;
 }
 
 IoResult StreamTransport::read(char* data, std::size_t len) {
@@ -92,7 +106,10 @@ IoResult StreamTransport::read(char* data, std::size_t len) {
   ERR_clear_error();
   std::size_t got = 0;
   const int r = SSL_read_ex(ssl_, data, len, &got);
-  if (r == 1) return {IoStatus::kOk, got, ErrorClass::kReset};
+  if (r == 1) {
+    read_any_ = true;
+    return {IoStatus::kOk, got, ErrorClass::kReset};
+  }
   return tls_failure(r, errno);
 }
 

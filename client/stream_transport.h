@@ -85,6 +85,7 @@ class StreamTransport {
   std::size_t header_off_ = 0;
   bool established_ = false;
   bool failed_ = false;
+  bool read_any_ = false;  // plaintext has come back on this connection
   IoResult begin_error_{};  // begin() could not prepare: reported by handshake()
   std::string error_;
 };

@@ -66,6 +66,7 @@ class TcpSession final : public Session {
   bool want_write_ = false;
   bool write_wants_read_ = false;  // TLS: a write can only go on after a read
   bool read_wants_write_ = false;  // TLS: a read can only go on after a write
+
   std::uint64_t next_seq_ = 0;  // messages fully written
   std::uint64_t recv_seq_ = 0;  // messages fully echoed and verified
   std::size_t tx_off_ = 0;      // bytes of message next_seq_ written

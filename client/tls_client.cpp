@@ -63,7 +63,8 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const TlsSettin
   std::shared_ptr<TlsClientContext> c(new TlsClientContext(s));
   ERR_clear_error();
   c->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (c->ctx_ == nullptr) throw UsageError("--tls", "cannot create a TLS context: " + openssl_reason());
+  if (c->ctx_ == nullptr)
+    throw UsageError("--tls", "cannot create a TLS context: " + openssl_reason());
   SSL_CTX_set_min_proto_version(c->ctx_, TLS1_2_VERSION);
   // Partial writes keep the engine's byte accounting (tx offsets) exact; the write buffer
   // is one shared scratch buffer refilled with the same bytes on a retry.
@@ -74,8 +75,8 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const TlsSettin
     SSL_CTX_set_verify(c->ctx_, SSL_VERIFY_PEER, nullptr);
     if (!s.ca_file.empty()) {
       if (SSL_CTX_load_verify_locations(c->ctx_, s.ca_file.c_str(), nullptr) != 1) {
-        throw UsageError("--tls-ca", "'" + s.ca_file + "' holds no PEM certificate (" +
-                                         openssl_reason() + ")");
+        throw UsageError("--tls-ca",
+                         "'" + s.ca_file + "' holds no PEM certificate (" + openssl_reason() + ")");
       }
     } else if (SSL_CTX_set_default_verify_paths(c->ctx_) != 1) {
       throw UsageError("--tls-ca", "no --tls-ca and the system CA store cannot be loaded (" +
@@ -92,8 +93,8 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const TlsSettin
                        "'" + s.key_file + "' is not a PEM private key (" + openssl_reason() + ")");
     }
     if (SSL_CTX_check_private_key(c->ctx_) != 1) {
-      throw UsageError("--tls-key", "'" + s.key_file + "' does not match --tls-cert '" +
-                                        s.cert_file + "'");
+      throw UsageError("--tls-key",
+                       "'" + s.key_file + "' does not match --tls-cert '" + s.cert_file + "'");
     }
   }
   return c;

@@ -11,8 +11,8 @@ namespace echo_probe {
 
 /// --tls-ca, --tls-cert, --tls-key, --tls-server-name, --tls-insecure as given.
 struct TlsSettings {
-  std::string ca_file;      // empty = the system's CAs
-  std::string cert_file;    // client certificate chain (mTLS); needs key_file
+  std::string ca_file;    // empty = the system's CAs
+  std::string cert_file;  // client certificate chain (mTLS); needs key_file
   std::string key_file;
   std::string server_name;  // SNI and the name verified; empty = the target's host
   bool insecure = false;    // no certificate verification at all

@@ -240,11 +240,16 @@ void TcpProber::fail(ErrorClass c, Nanos now) {
              "\"target\":\"" + ctx_.target.target + "\",\"address\":\"" +
                  ctx_.series.address + "\",\"error\":\"" + transport_.error_text() + "\"");
   }
-  const bool was_open = state_ == State::kOpen;
+  const bool counted_open = state_ == State::kOpen && mode_ == Mode::kPersistent;
+  // TLS 1.3 reports a refused client certificate only after our side of the handshake
+  // ended: a tls failure before the first verified echo is a failed handshake, not a break.
+  const bool was_open =
+      state_ == State::kOpen && !(c == ErrorClass::kTls && verified_on_connection_ == 0);
   const bool lost_something = outstanding();
   close_connection();
   state_ = State::kIdle;
   if (lost_something) ++stats().lost;
+  if (counted_open && !was_open) --ctx_.series.persistent_connections;
   if (mode_ == Mode::kPersistent && was_open) {
     --ctx_.series.persistent_connections;
     const BreakClass cls = (c == ErrorClass::kClosed && !lost_something)

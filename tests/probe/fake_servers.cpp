@@ -248,12 +248,12 @@ void ProxyCaptureServer::serve(int fd) {
         }
         length = end + 2;
       } else if (in.size() >= 16 && in.compare(0, 12, kV2) == 0) {
-        length = 16 + (static_cast<unsigned char>(in[14]) << 8 | static_cast<unsigned char>(in[15]));
+        length =
+            16 + (static_cast<unsigned char>(in[14]) << 8 | static_cast<unsigned char>(in[15]));
         if (in.size() < length) continue;
-      } else if (in.size() < 16 &&
-                 (in.compare(0, std::min<std::size_t>(in.size(), 12), kV2, 0,
-                             std::min<std::size_t>(in.size(), 12)) == 0 ||
-                  std::string("PROXY ").compare(0, in.size(), in) == 0)) {
+      } else if (in.size() < 16 && (in.compare(0, std::min<std::size_t>(in.size(), 12), kV2, 0,
+                                               std::min<std::size_t>(in.size(), 12)) == 0 ||
+                                    std::string("PROXY ").compare(0, in.size(), in) == 0)) {
         continue;
       } else {
         ++rejected_;

@@ -57,9 +57,9 @@ class FakeTcpServer {
 class ProxyCaptureServer {
  public:
   struct Capture {
-    std::string header;     // the exact header bytes
-    sockaddr_storage peer;  // the client's address (the header's source)
-    sockaddr_storage local; // this server's address (the header's destination)
+    std::string header;      // the exact header bytes
+    sockaddr_storage peer;   // the client's address (the header's source)
+    sockaddr_storage local;  // this server's address (the header's destination)
   };
   explicit ProxyCaptureServer(const std::string& host = "127.0.0.1");
   ~ProxyCaptureServer();

@@ -75,8 +75,8 @@ class TlsEchoServer {
   /// Waits for the server's "handshake failed" line (the refusal was the server's).
   bool saw_handshake_failure() const {
     return child_
-        ->wait_for_line(
-            [](const std::string& l) { return l.rfind("handshake failed", 0) == 0; }, kWait)
+        ->wait_for_line([](const std::string& l) { return l.rfind("handshake failed", 0) == 0; },
+                        kWait)
         .has_value();
   }
   std::string output() const { return child_->output(); }
@@ -104,10 +104,20 @@ std::vector<std::string> keys_of(const json& j) {
 // Every class but `name` stays at zero and `name` has exactly `count`.
 void expect_only_class(const json& j, const char* name, std::uint64_t count) {
   for (const char* c : {"dns", "refused", "timeout", "reset", "closed", "mismatch", "tls"}) {
-    EXPECT_EQ(j.at("error_classes").at(c).get<std::uint64_t>(),
-              std::string(c) == name ? count : 0)
+    EXPECT_EQ(j.at("error_classes").at(c).get<std::uint64_t>(), std::string(c) == name ? count : 0)
         << c << " in " << j.dump();
   }
+}
+
+bool ipv6_loopback_works() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
 }
 
 std::vector<std::string> tls_args(std::vector<std::string> args) {
@@ -123,8 +133,8 @@ class ProbeTlsVersions : public ::testing::TestWithParam<std::string> {};
 TEST_P(ProbeTlsVersions, EchoesEveryByteAndReportsHandshakeLatencyBesideConnect) {
   TlsEchoServer server({"--tls-version", GetParam()});
   // 70000-byte messages span several TLS records and partial writes.
-  const auto r = run_probe(tls_args({server.target(), "--tls-ca", Certs::get().path("ca.pem"),
-                                     "-c", "3", "-n", "10", "-s", "70000", "--json"}));
+  const auto r = run_probe(tls_args({server.target(), "--tls-ca", Certs::get().path("ca.pem"), "-c",
+                                     "3", "-n", "10", "-s", "70000", "--json"}));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << server.output();
   const json j = parse_json(r);
   EXPECT_EQ(j["sent"], 30);
@@ -140,14 +150,15 @@ TEST_P(ProbeTlsVersions, EchoesEveryByteAndReportsHandshakeLatencyBesideConnect)
   EXPECT_EQ(r.err.find("WARNING"), std::string::npos) << r.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Tls, ProbeTlsVersions, ::testing::Values("1.2", "1.3"),
-                         [](const auto& p) { return std::string(p.param == "1.2" ? "Tls12" : "Tls13"); });
+INSTANTIATE_TEST_SUITE_P(Tls, ProbeTlsVersions, ::testing::Values("1.2", "1.3"), [](const auto& p) {
+  return std::string(p.param == "1.2" ? "Tls12" : "Tls13");
+});
 
 TEST(ProbeTls, ANewConnectionPerMessageHandshakesEveryTime) {
   TlsEchoServer server;
-  const auto r = run_probe(tls_args({server.target("localhost"), "--tls-ca",
-                                     Certs::get().path("ca.pem"), "-n", "5", "--new-connection",
-                                     "--json"}));
+  const auto r =
+      run_probe(tls_args({server.target("localhost"), "--tls-ca", Certs::get().path("ca.pem"), "-n",
+                          "5", "--new-connection", "--json"}));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << server.output();
   const json j = parse_json(r);
   EXPECT_EQ(j["received"], 5);
@@ -157,8 +168,8 @@ TEST(ProbeTls, ANewConnectionPerMessageHandshakesEveryTime) {
 
 TEST(ProbeTls, AServerCertificateFromAnotherCaIsATlsError) {
   TlsEchoServer server;
-  const auto r = run_probe(tls_args({server.target(), "--tls-ca",
-                                     Certs::get().path("other-ca.pem"), "-n", "3", "--json"}));
+  const auto r = run_probe(tls_args(
+      {server.target(), "--tls-ca", Certs::get().path("other-ca.pem"), "-n", "3", "--json"}));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   const json j = parse_json(r);
   expect_only_class(j, "tls", 1);
@@ -177,8 +188,8 @@ TEST(ProbeTls, TheSystemStoreDoesNotTrustTheTestCa) {
 TEST(ProbeTls, AWrongServerNameIsATlsErrorAndTheRightOnePasses) {
   TlsEchoServer server;
   const std::string ca = Certs::get().path("ca.pem");
-  const auto wrong = run_probe(tls_args(
-      {server.target(), "--tls-ca", ca, "--tls-server-name", "wrong.example", "--json"}));
+  const auto wrong = run_probe(
+      tls_args({server.target(), "--tls-ca", ca, "--tls-server-name", "wrong.example", "--json"}));
   EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
   const json j = parse_json(wrong);
   expect_only_class(j, "tls", 1);
@@ -186,8 +197,8 @@ TEST(ProbeTls, AWrongServerNameIsATlsErrorAndTheRightOnePasses) {
   // The default name is the target's host: "localhost" is in the certificate.
   const auto by_host = run_probe(tls_args({server.target("localhost"), "--tls-ca", ca}));
   EXPECT_EQ(by_host.exit_code, 0) << by_host.out << by_host.err;
-  const auto by_flag = run_probe(
-      tls_args({server.target(), "--tls-ca", ca, "--tls-server-name", "localhost"}));
+  const auto by_flag =
+      run_probe(tls_args({server.target(), "--tls-ca", ca, "--tls-server-name", "localhost"}));
   EXPECT_EQ(by_flag.exit_code, 0) << by_flag.out << by_flag.err;
 }
 
@@ -211,10 +222,9 @@ class ProbeMutualTls : public ::testing::TestWithParam<std::string> {};
 TEST_P(ProbeMutualTls, AClientCertificateIsAcceptedAndItsAbsenceRefused) {
   const Certs& c = Certs::get();
   TlsEchoServer server({"--client-ca", c.path("ca.pem"), "--tls-version", GetParam()});
-  const auto with_cert =
-      run_probe(tls_args({server.target(), "--tls-ca", c.path("ca.pem"), "--tls-cert",
-                          c.path("client.pem"), "--tls-key", c.path("client.key"), "-n", "4",
-                          "--json"}));
+  const auto with_cert = run_probe(
+      tls_args({server.target(), "--tls-ca", c.path("ca.pem"), "--tls-cert", c.path("client.pem"),
+                "--tls-key", c.path("client.key"), "-n", "4", "--json"}));
   ASSERT_EQ(with_cert.exit_code, 0) << with_cert.out << with_cert.err << server.output();
   EXPECT_EQ(parse_json(with_cert)["verified_bytes"], 4 * 64);
 
@@ -227,8 +237,42 @@ TEST_P(ProbeMutualTls, AClientCertificateIsAcceptedAndItsAbsenceRefused) {
   EXPECT_TRUE(server.saw_handshake_failure()) << server.output();
 }
 
-INSTANTIATE_TEST_SUITE_P(Tls, ProbeMutualTls, ::testing::Values("1.2", "1.3"),
-                         [](const auto& p) { return std::string(p.param == "1.2" ? "Tls12" : "Tls13"); });
+TEST_P(ProbeMutualTls, ARefusalClosedAtOnceIsStillTlsNotReset) {
+  // The server closes with our first message unread: its alert comes with a reset, which
+  // a write can meet before any read.
+  const Certs& c = Certs::get();
+  TlsEchoServer server({"--client-ca", c.path("ca.pem"), "--tls-version", GetParam(), "--abrupt"});
+  const auto r = run_probe(
+      tls_args({server.target(), "--tls-ca", c.path("ca.pem"), "-c", "4", "-n", "2", "--json"}));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json j = parse_json(r);
+  expect_only_class(j, "tls", 4);
+  EXPECT_NE(j.value("tls_error", "").find("alert"), std::string::npos) << j.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Tls, ProbeMutualTls, ::testing::Values("1.2", "1.3"), [](const auto& p) {
+  return std::string(p.param == "1.2" ? "Tls12" : "Tls13");
+});
+
+TEST(ProbeTls, AHandshakeThatNeverFinishesIsATimeout) {
+  FakeTcpServer stall(Behavior::kStall);  // reads the ClientHello, never answers
+  const auto r = run_probe(
+      {"tcp", loopback(stall.port()), "--tls", "--tls-insecure", "--timeout", "300ms", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json j = parse_json(r);
+  expect_only_class(j, "timeout", 1);
+  EXPECT_EQ(keys_of(j["tls_handshake_us"]), keys_of(j["connect_us"]));
+  EXPECT_EQ(j["tls_handshake_us"]["max"], 0.0);  // no handshake finished
+}
+
+TEST(ProbeTls, AnIpv6TargetIsVerifiedAgainstItsAddress) {
+  if (!ipv6_loopback_works()) GTEST_SKIP() << "no IPv6 loopback here";
+  TlsEchoServer server({"--host", "::1"});
+  const auto r = run_probe(tls_args({"[::1]:" + std::to_string(server.port()), "--tls-ca",
+                                     Certs::get().path("ca.pem"), "-n", "3", "--json"}));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << server.output();
+  EXPECT_EQ(parse_json(r)["verified_bytes"], 3 * 64);
+}
 
 TEST(ProbeTls, APlaintextEchoIsATlsErrorNotAMismatch) {
   FakeTcpServer plain(Behavior::kEcho);  // echoes the ClientHello back
@@ -239,8 +283,8 @@ TEST(ProbeTls, APlaintextEchoIsATlsErrorNotAMismatch) {
 
 TEST(ProbeTls, BadTlsFilesAreUsageErrors) {
   const Certs& c = Certs::get();
-  const auto mismatched = run_probe(tls_args({"127.0.0.1:1", "--tls-cert", c.path("client.pem"),
-                                              "--tls-key", c.path("server.key")}));
+  const auto mismatched = run_probe(tls_args(
+      {"127.0.0.1:1", "--tls-cert", c.path("client.pem"), "--tls-key", c.path("server.key")}));
   EXPECT_EQ(mismatched.exit_code, 2);
   EXPECT_NE(mismatched.err.find("--tls-key: "), std::string::npos) << mismatched.err;
   EXPECT_EQ(std::count(mismatched.err.begin(), mismatched.err.end(), '\n'), 1) << mismatched.err;
@@ -308,17 +352,6 @@ std::string hex(const std::string& bytes) {
   return out;
 }
 
-bool ipv6_loopback_works() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 struct ProxyCase {
   std::string version;
   std::string host;  // the server's (and so the header's) address family
@@ -348,13 +381,13 @@ TEST_P(ProbeProxyProtocol, SendsTheExactHeaderFirstAndVerifiesEveryEchoedByteAft
   EXPECT_EQ(server.rejected(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Versions, ProbeProxyProtocol,
-    ::testing::Values(ProxyCase{"v1", "127.0.0.1"}, ProxyCase{"v2", "127.0.0.1"},
-                      ProxyCase{"v1", "::1"}, ProxyCase{"v2", "::1"}),
-    [](const auto& p) {
-      return p.param.version + (p.param.host == "::1" ? "Ipv6" : "Ipv4");
-    });
+INSTANTIATE_TEST_SUITE_P(Versions, ProbeProxyProtocol,
+                         ::testing::Values(ProxyCase{"v1", "127.0.0.1"},
+                                           ProxyCase{"v2", "127.0.0.1"}, ProxyCase{"v1", "::1"},
+                                           ProxyCase{"v2", "::1"}),
+                         [](const auto& p) {
+                           return p.param.version + (p.param.host == "::1" ? "Ipv6" : "Ipv4");
+                         });
 
 TEST(ProbeProxyProtocol, EveryNewConnectionStartsWithItsOwnHeader) {
   ProxyCaptureServer server;
@@ -396,8 +429,8 @@ TEST(ProbeProxyProtocol, WithTlsTheHeaderGoesBeforeTheClientHello) {
 TEST(MonitorTls, VerifiesEchoesOverTlsAndExportsTheHandshakeHistogram) {
   TlsEchoServer server;
   const std::string target = "tls://localhost:" + std::to_string(server.port());
-  MonitorProcess m({"--tls-ca", Certs::get().path("ca.pem"), "--interval", "200ms",
-                    "--persistent", "1", "--persistent-interval", "100ms", target});
+  MonitorProcess m({"--tls-ca", Certs::get().path("ca.pem"), "--interval", "200ms", "--persistent",
+                    "1", "--persistent-interval", "100ms", target});
   ASSERT_NE(m.port(), 0) << m.process().output();
   EXPECT_TRUE(wait_until(
       [&] {
@@ -409,9 +442,8 @@ TEST(MonitorTls, VerifiesEchoesOverTlsAndExportsTheHandshakeHistogram) {
   const std::string text = m.get("/metrics");
   EXPECT_NE(text.find("# TYPE echo_probe_tls_handshake_seconds histogram"), std::string::npos);
   // One handshake per fresh probe and one for the persistent connection.
-  EXPECT_GE(metric_sum(text, "echo_probe_tls_handshake_seconds_count",
-                       {"target=\"" + target + "\""}),
-            3);
+  EXPECT_GE(
+      metric_sum(text, "echo_probe_tls_handshake_seconds_count", {"target=\"" + target + "\""}), 3);
   EXPECT_EQ(metric_sum(text, "echo_probe_errors_total", {"class=\"tls\""}), 0);
   EXPECT_EQ(metric_sum(text, "echo_probe_errors_total"), 0);
 
@@ -452,6 +484,59 @@ TEST(MonitorTls, AnUntrustedCertificateCountsTlsErrorsNotBreaks) {
                       kWait)
                   .has_value())
       << m.process().output();
+}
+
+TEST(MonitorTls, AHandshakeThatNeverFinishesIsATimeoutNotABreak) {
+  FakeTcpServer stall(Behavior::kStall);
+  MonitorProcess m({"--tls-insecure", "--timeout", "200ms", "--interval", "300ms", "--persistent",
+                    "1", "tls://127.0.0.1:" + std::to_string(stall.port())});
+  ASSERT_NE(m.port(), 0) << m.process().output();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return m.metric("echo_probe_errors_total", {"mode=\"new\"", "class=\"timeout\""}) >= 1 &&
+               m.metric("echo_probe_errors_total", {"mode=\"persistent\"", "class=\"timeout\""}) >=
+                   1;
+      },
+      kWait, milliseconds(50)))
+      << m.get("/metrics");
+  const std::string text = m.get("/metrics");
+  EXPECT_EQ(metric_sum(text, "echo_probe_breaks_total"), 0);
+  EXPECT_EQ(metric_sum(text, "echo_probe_errors_total", {"class=\"tls\""}), 0);
+  EXPECT_EQ(metric_sum(text, "echo_probe_persistent_connections"), 0);
+}
+
+TEST(MonitorTls, ARefusedClientCertificateIsATlsErrorNotABreakEvenWithTls13) {
+  const Certs& c = Certs::get();
+  TlsEchoServer server({"--client-ca", c.path("ca.pem"), "--tls-version", "1.3"});
+  const std::string target = "tls://127.0.0.1:" + std::to_string(server.port());
+  MonitorProcess refused(
+      {"--tls-ca", c.path("ca.pem"), "--interval", "200ms", "--persistent", "1", target});
+  ASSERT_NE(refused.port(), 0) << refused.process().output();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return refused.metric("echo_probe_errors_total", {"mode=\"new\"", "class=\"tls\""}) >= 2 &&
+               refused.metric("echo_probe_errors_total",
+                              {"mode=\"persistent\"", "class=\"tls\""}) >= 2;
+      },
+      kWait, milliseconds(50)))
+      << refused.get("/metrics");
+  const std::string text = refused.get("/metrics");
+  EXPECT_EQ(metric_sum(text, "echo_probe_breaks_total"), 0);
+  EXPECT_EQ(metric_sum(text, "echo_probe_verified_total"), 0);
+  EXPECT_EQ(metric_sum(text, "echo_probe_persistent_connections"), 0);
+
+  MonitorProcess accepted({"--tls-ca", c.path("ca.pem"), "--tls-cert", c.path("client.pem"),
+                           "--tls-key", c.path("client.key"), "--interval", "200ms", "--persistent",
+                           "1", target});
+  ASSERT_NE(accepted.port(), 0) << accepted.process().output();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return accepted.metric("echo_probe_verified_total", {"mode=\"new\""}) >= 1 &&
+               accepted.metric("echo_probe_verified_total", {"mode=\"persistent\""}) >= 1;
+      },
+      kWait, milliseconds(50)))
+      << accepted.get("/metrics");
+  EXPECT_EQ(accepted.metric("echo_probe_errors_total"), 0);
 }
 
 TEST(MonitorTls, InsecureIsLoggedAsAWarning) {

@@ -3,7 +3,7 @@
 not echo-probe's own code path).
 
   tls_echo_server.py --cert PEM --key PEM [--client-ca PEM] [--tls-version 1.2|1.3]
-                     [--proxy-log FILE] [--host 127.0.0.1]
+                     [--proxy-log FILE] [--host 127.0.0.1] [--abrupt]
 
 Prints "listening PORT" on stdout once it accepts connections (port 0 = ephemeral). Every
 connection: with --proxy-log, a PROXY protocol header (v1 or v2) is read off the raw socket
@@ -11,7 +11,8 @@ first and appended to FILE as one line "HEX CLIENT_PORT"; then the TLS handshake
 client certificate signed by it is required); then every byte is echoed until the client
 closes. A failed handshake is printed as "handshake failed: ..." on stdout, and the
 connection is drained before it closes, so the client reads the TLS alert rather than a
-reset. Runs until killed.
+reset; with --abrupt it is closed at once (unread client bytes make that a reset, as a
+server that does not care would do). Runs until killed.
 """
 import argparse
 import socket
@@ -57,7 +58,7 @@ def drain_and_close(sock):
     sock.close()
 
 
-def serve(conn, ctx, proxy_log):
+def serve(conn, ctx, proxy_log, abrupt):
     try:
         if proxy_log:
             header = read_proxy_header(conn)
@@ -73,7 +74,10 @@ def serve(conn, ctx, proxy_log):
     except (ssl.SSLError, OSError) as e:
         print("handshake failed:", e, flush=True)
         raw = socket.socket(fileno=tls.detach())
-        drain_and_close(raw)
+        if abrupt:
+            raw.close()
+        else:
+            drain_and_close(raw)
         return
     try:
         while True:
@@ -95,6 +99,7 @@ def main():
     p.add_argument("--tls-version", choices=["1.2", "1.3"])
     p.add_argument("--proxy-log")
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--abrupt", action="store_true")
     a = p.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -115,7 +120,7 @@ def main():
     while True:
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=serve, args=(conn, ctx, a.proxy_log), daemon=True).start()
+        threading.Thread(target=serve, args=(conn, ctx, a.proxy_log, a.abrupt), daemon=True).start()
 
 
 if __name__ == "__main__":
