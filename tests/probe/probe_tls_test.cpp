@@ -42,6 +42,10 @@ class Certs {
     return certs;
   }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  ~Certs() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 
  private:
   Certs() {
