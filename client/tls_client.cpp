@@ -88,11 +88,16 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const TlsSettin
       throw UsageError("--tls-cert", "'" + s.cert_file + "' is not a PEM certificate chain (" +
                                          openssl_reason() + ")");
     }
-    if (SSL_CTX_use_PrivateKey_file(c->ctx_, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const bool key_loaded =
+        SSL_CTX_use_PrivateKey_file(c->ctx_, s.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+    const unsigned long err = ERR_peek_last_error();
+    const bool mismatch =
+        ERR_GET_LIB(err) == ERR_LIB_X509 && ERR_GET_REASON(err) == X509_R_KEY_VALUES_MISMATCH;
+    if (!key_loaded && !mismatch) {
       throw UsageError("--tls-key",
                        "'" + s.key_file + "' is not a PEM private key (" + openssl_reason() + ")");
     }
-    if (SSL_CTX_check_private_key(c->ctx_) != 1) {
+    if (!key_loaded || SSL_CTX_check_private_key(c->ctx_) != 1) {
       throw UsageError("--tls-key",
                        "'" + s.key_file + "' does not match --tls-cert '" + s.cert_file + "'");
     }

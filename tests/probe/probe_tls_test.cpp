@@ -290,7 +290,9 @@ TEST(ProbeTls, BadTlsFilesAreUsageErrors) {
   const auto mismatched = run_probe(tls_args(
       {"127.0.0.1:1", "--tls-cert", c.path("client.pem"), "--tls-key", c.path("server.key")}));
   EXPECT_EQ(mismatched.exit_code, 2);
-  EXPECT_NE(mismatched.err.find("--tls-key: "), std::string::npos) << mismatched.err;
+  EXPECT_NE(mismatched.err.find("--tls-key: '" + c.path("server.key") + "' does not match"),
+            std::string::npos)
+      << mismatched.err;
   EXPECT_EQ(std::count(mismatched.err.begin(), mismatched.err.end(), '\n'), 1) << mismatched.err;
   const auto unreadable = run_probe(tls_args({"127.0.0.1:1", "--tls-ca", c.path("missing.pem")}));
   EXPECT_EQ(unreadable.exit_code, 2);
