@@ -170,6 +170,18 @@ TEST(ProbeTls, ANewConnectionPerMessageHandshakesEveryTime) {
   expect_only_class(j, "tls", 0);
 }
 
+TEST(ProbeTls, OpenLoopPipelinesOverTlsAndVerifiesEverything) {
+  TlsEchoServer server;
+  const auto r = run_probe(tls_args({server.target(), "--tls-ca", Certs::get().path("ca.pem"), "-c",
+                                     "2", "-r", "400", "-d", "1s", "-s", "3000", "--json"}));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << server.output();
+  const json j = parse_json(r);
+  EXPECT_GT(j["sent"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(j["received"], j["sent"]);
+  EXPECT_EQ(j["verified_bytes"].get<std::uint64_t>(), j["sent"].get<std::uint64_t>() * 3000);
+  expect_only_class(j, "tls", 0);
+}
+
 TEST(ProbeTls, AServerCertificateFromAnotherCaIsATlsError) {
   TlsEchoServer server;
   const auto r = run_probe(tls_args(
