@@ -123,6 +123,7 @@ TEST(MonitorBreaks, ErrorClassesMapToBreakClasses) {
   EXPECT_EQ(break_class_of(ErrorClass::kReset), BreakClass::kReset);
   EXPECT_EQ(break_class_of(ErrorClass::kTimeout), BreakClass::kTimeout);
   EXPECT_EQ(break_class_of(ErrorClass::kMismatch), BreakClass::kMismatch);
+  EXPECT_EQ(break_class_of(ErrorClass::kTls), BreakClass::kReset);  // after a verified echo
   EXPECT_STREQ(break_class_name(BreakClass::kGraceful), "graceful");
 }
 
