@@ -86,6 +86,12 @@ LoadResult run_load(const Options& options, const std::vector<Address>& addresse
   for (int t = 0; t < options.threads; ++t) {
     workers.push_back(std::make_unique<Worker>(plan, addresses.size(), stop));
   }
+  // One transport description for every TCP connection of the run (TLS context shared).
+  TransportConfig transport;
+  transport.tls = options.tls;
+  transport.host = options.endpoint.host;
+  transport.proxy = options.proxy;
+
   LoadResult result;
   result.threads = options.threads;
   result.connections_per_address.assign(addresses.size(), 0);
@@ -97,7 +103,7 @@ LoadResult run_load(const Options& options, const std::vector<Address>& addresse
     if (options.protocol == Protocol::kUdp) {
       w.add(std::make_unique<UdpSession>(w, addresses[a], w.stats(a), id));
     } else {
-      w.add(std::make_unique<TcpSession>(w, addresses[a], w.stats(a), id));
+      w.add(std::make_unique<TcpSession>(w, addresses[a], transport, w.stats(a), id));
     }
   }
 

@@ -18,6 +18,8 @@ std::string_view error_class_name(ErrorClass c) {
       return "closed";
     case ErrorClass::kMismatch:
       return "mismatch";
+    case ErrorClass::kTls:
+      return "tls";
   }
   return "unknown";
 }

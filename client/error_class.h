@@ -13,10 +13,16 @@ enum class ErrorClass : std::uint8_t {
   kReset,     // the peer reset the connection (ECONNRESET, EPIPE)
   kClosed,    // the peer closed before echoing everything
   kMismatch,  // an echoed byte differs from the one sent (or bytes nobody sent arrived)
+  kTls,       // TLS handshake or certificate verification failed, or a TLS protocol error
 };
-constexpr int kErrorClassCount = 6;
+constexpr int kErrorClassCount = 7;
 
-/// JSON / summary name: "dns", "refused", "timeout", "reset", "closed", "mismatch".
+/// Every class, in report and export order.
+constexpr std::array<ErrorClass, kErrorClassCount> kAllErrorClasses = {
+    ErrorClass::kDns,   ErrorClass::kRefused,  ErrorClass::kTimeout, ErrorClass::kReset,
+    ErrorClass::kClosed, ErrorClass::kMismatch, ErrorClass::kTls};
+
+/// JSON / summary name: "dns", "refused", "timeout", "reset", "closed", "mismatch", "tls".
 std::string_view error_class_name(ErrorClass c);
 /// Maps a socket errno (connect, read, write, SO_ERROR) to its class.
 ErrorClass classify_errno(int err);

@@ -26,6 +26,9 @@ struct RawOptions {
   bool all_addresses = false;
   bool json = false;
   bool quiet = false;
+  bool tls = false;
+  TlsSettings tls_settings;
+  std::string proxy_protocol;
 };
 
 void add_common(CLI::App* sub, RawOptions& raw, const char* target_help) {
@@ -50,6 +53,28 @@ void add_load(CLI::App* sub, RawOptions& raw) {
                 "connect, send, receive and close for every message");
   sub->add_flag("--all-addresses", raw.all_addresses,
                 "spread connections over every address HOST resolves to; report per address");
+}
+
+}  // namespace
+
+void add_tls_flags(CLI::App* app, TlsSettings& s) {
+  app->add_option("--tls-ca", s.ca_file,
+                  "PEM CA certificates to verify the server with (default: the system's)");
+  app->add_option("--tls-cert", s.cert_file, "PEM client certificate chain (mTLS); needs --tls-key");
+  app->add_option("--tls-key", s.key_file, "PEM private key of --tls-cert");
+  app->add_option("--tls-server-name", s.server_name,
+                  "SNI and the name the certificate must carry (default: the target's host)");
+  app->add_flag("--tls-insecure", s.insecure,
+                "do NOT verify the server's certificate (warned about on stderr and in reports)");
+}
+
+namespace {
+
+void add_tcp_only(CLI::App* sub, RawOptions& raw) {
+  sub->add_flag("--tls", raw.tls, "speak TLS (1.2 or 1.3) to the target; verification is on");
+  add_tls_flags(sub, raw.tls_settings);
+  sub->add_option("--proxy-protocol", raw.proxy_protocol,
+                  "send a PROXY protocol header (v1 or v2) first on every connection");
 }
 
 std::chrono::nanoseconds duration_arg(const std::string& name, const std::string& text) {
@@ -104,6 +129,15 @@ Options validate(Protocol protocol, const RawOptions& raw) {
     throw UsageError("--new-connection", "only applies to tcp");
   }
   o.all_addresses = raw.all_addresses;
+  // --tls-* settings only mean something with --tls; a file that cannot be used is a
+  // usage error now, not a failed handshake per connection later.
+  if (!raw.tls && raw.tls_settings.any_set()) {
+    throw UsageError(raw.tls_settings.first_set(), "needs --tls");
+  }
+  if (raw.tls) o.tls = TlsClientContext::create(raw.tls_settings);
+  if (!raw.proxy_protocol.empty()) {
+    o.proxy = parse_proxy_version("--proxy-protocol", raw.proxy_protocol);
+  }
   return o;
 }
 
@@ -135,7 +169,7 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   app.footer(
       "Exit codes: 0 every message verified (http: /livez and /readyz both 200), 1 any "
       "failure, 2 usage error.\nErrors by class: dns, refused, timeout, reset, closed, "
-      "mismatch.\nContinuous monitoring of echo paths: echo-probe monitor --help.");
+      "mismatch, tls.\nContinuous monitoring of echo paths: echo-probe monitor --help.");
   app.set_help_all_flag("--help-all", "help for every mode");
   RawOptions raw;
   auto* tcp = app.add_subcommand("tcp", "TCP echo: verify every byte, measure, drive load");
@@ -143,6 +177,7 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   auto* http = app.add_subcommand("http", "admin port: GET /livez and /readyz, both must be 200");
   add_common(tcp, raw, "HOST:PORT or [IPV6]:PORT");
   add_load(tcp, raw);
+  add_tcp_only(tcp, raw);
   add_common(udp, raw, "HOST:PORT or [IPV6]:PORT");
   add_load(udp, raw);
   add_common(http, raw, "http://HOST:PORT");

@@ -1,12 +1,19 @@
 #pragma once
 // echo-probe's command line (SPEC "echo-probe"): parsed and validated, or a usage error.
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "proxy_header.h"
 #include "target.h"
+#include "tls_client.h"
+
+namespace CLI {
+class App;
+}
 
 namespace echo_probe {
 
@@ -30,6 +37,9 @@ struct Options {
   bool all_addresses = false;
   bool json = false;
   bool quiet = false;
+  // tcp only: --tls (with its settings loaded into one context) and --proxy-protocol.
+  std::shared_ptr<const TlsClientContext> tls;  // null = plaintext
+  ProxyVersion proxy = ProxyVersion::kOff;
 };
 
 /// What parsing produced: options to run, or text to print and an exit code
@@ -42,6 +52,10 @@ struct ParseOutcome {
 
 ParseOutcome parse_options(const std::vector<std::string>& args);
 ParseOutcome parse_options(int argc, const char* const argv[]);
+
+/// Adds --tls-ca, --tls-cert, --tls-key, --tls-server-name and --tls-insecure to `app`
+/// (`echo-probe tcp` and `echo-probe monitor` share them).
+void add_tls_flags(CLI::App* app, TlsSettings& settings);
 
 /// CPUs this process may run on (sched_getaffinity), at least 1.
 int available_cpus();

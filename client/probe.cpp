@@ -26,6 +26,7 @@ int run_http(const Options& o) {
 }
 
 int run_echo(const Options& o) {
+  if (o.tls && o.tls->insecure()) std::fprintf(stderr, "echo-probe: %s\n", kTlsInsecureWarning);
   std::string dns_error;
   const int socktype = o.protocol == Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM;
   auto addresses = resolve(o.endpoint, socktype, &dns_error);

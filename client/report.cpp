@@ -10,9 +10,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr ErrorClass kClasses[] = {ErrorClass::kDns,   ErrorClass::kRefused, ErrorClass::kTimeout,
-                                   ErrorClass::kReset, ErrorClass::kClosed,  ErrorClass::kMismatch};
-
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 double round3(double v) { return static_cast<double>(std::llround(v * 1000.0)) / 1000.0; }
 
@@ -30,7 +27,7 @@ Json latency_json(const Histogram& h) {
 
 Json classes_json(const ErrorCounts& e) {
   Json j = Json::object();
-  for (auto c : kClasses) j[std::string(error_class_name(c))] = e[c];
+  for (auto c : kAllErrorClasses) j[std::string(error_class_name(c))] = e[c];
   return j;
 }
 
@@ -44,7 +41,7 @@ std::string fixed(double v, int precision, int width = 0) {
 
 std::string latency_row(const char* name, const Histogram& h) {
   std::string row = "  " + std::string(name);
-  row.resize(14, ' ');
+  row.resize(16, ' ');
   if (h.count() == 0) return row + "(no samples)\n";
   for (double v : {us(h.min()), us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
                    us(h.percentile(99.9)), us(h.max()), h.mean() / 1e3}) {
@@ -56,7 +53,7 @@ std::string latency_row(const char* name, const Histogram& h) {
 std::string errors_text(const ErrorCounts& e) {
   std::string out = std::to_string(e.total());
   std::string detail;
-  for (auto c : kClasses) {
+  for (auto c : kAllErrorClasses) {
     if (e[c] == 0) continue;
     if (!detail.empty()) detail += ", ";
     detail += std::string(error_class_name(c)) + " " + std::to_string(e[c]);
@@ -79,19 +76,26 @@ std::string format_summary(const Options& o, const LoadResult& r) {
       << " thread(s), " << o.size << "-byte messages"
       << (o.rate > 0 ? ", open loop " + fixed(o.rate, 0) + " msg/s" : ", closed loop")
       << (o.new_connection ? ", new connection per message" : "")
+      << (o.tls ? ", TLS" : "")
+      << (o.proxy != ProxyVersion::kOff
+              ? std::string(", PROXY protocol ") + proxy_version_name(o.proxy)
+              : "")
       << (r.interrupted ? " (interrupted)" : "") << "\n";
+  if (o.tls && o.tls->insecure()) out << "  " << kTlsInsecureWarning << "\n";
   out << "  sent        " << t.sent << " msgs\n";
   out << "  received    " << t.received << " msgs verified, " << t.verified_bytes << " bytes\n";
   out << "  errors      " << errors_text(t.errors) << "\n";
+  if (!t.tls_error.empty()) out << "  tls error   " << t.tls_error << "\n";
   out << "  duration    " << fixed(r.duration_s, 3) + " s"
       << "\n";
   out << "  throughput  "
       << fixed(per_sec(static_cast<double>(t.received), r.duration_s), 1) + " msgs/s"
       << ", " << fixed(per_sec(bytes, r.duration_s), 1) + " bytes/s"
       << "\n";
-  out << "  latency (us)       min       p50       p90       p99     p99.9       max      mean\n";
+  out << "  latency (us)         min       p50       p90       p99     p99.9       max      mean\n";
   out << latency_row("round trip", t.rtt_ns);
   if (o.protocol == Protocol::kTcp) out << latency_row("connect", t.connect_ns);
+  if (o.tls) out << latency_row("tls handshake", t.tls_handshake_ns);
   if (o.all_addresses) {
     for (std::size_t a = 0; a < r.addresses.size(); ++a) {
       const Stats& s = r.per_address[a];
@@ -123,6 +127,13 @@ std::string format_json(const Options& o, const LoadResult& r) {
   j["bytes_per_sec"] = round3(per_sec(static_cast<double>(t.verified_bytes), r.duration_s));
   j["latency_us"] = latency_json(t.rtt_ns);
   j["connect_us"] = latency_json(t.connect_ns);
+  if (o.tls) {
+    j["tls"] = true;
+    j["tls_insecure"] = o.tls->insecure();
+    j["tls_handshake_us"] = latency_json(t.tls_handshake_ns);
+    if (!t.tls_error.empty()) j["tls_error"] = t.tls_error;
+  }
+  if (o.proxy != ProxyVersion::kOff) j["proxy_protocol"] = proxy_version_name(o.proxy);
   if (o.all_addresses) {
     Json list = Json::array();
     for (std::size_t a = 0; a < r.addresses.size(); ++a) {
@@ -137,6 +148,7 @@ std::string format_json(const Options& o, const LoadResult& r) {
       e["error_classes"] = classes_json(s.errors);
       e["latency_us"] = latency_json(s.rtt_ns);
       e["connect_us"] = latency_json(s.connect_ns);
+      if (o.tls) e["tls_handshake_us"] = latency_json(s.tls_handshake_ns);
       list.push_back(e);
     }
     j["per_address"] = list;

@@ -15,7 +15,10 @@ bool load_succeeded(const LoadResult& r);
 std::string format_summary(const Options& o, const LoadResult& r);
 /// One JSON object (one line): target, protocol, connections, sent, received,
 /// verified_bytes, errors, error_classes, timeouts, mismatches, duration_s, msgs_per_sec,
-/// bytes_per_sec, latency_us, connect_us, and per_address with --all-addresses.
+/// bytes_per_sec, latency_us, connect_us; with --tls also tls (true), tls_insecure,
+/// tls_handshake_us (the keys of connect_us) and tls_error (the first TLS failure's reason,
+/// only when there was one); proxy_protocol ("v1"/"v2") with --proxy-protocol; and
+/// per_address with --all-addresses (with tls_handshake_us under --tls).
 std::string format_json(const Options& o, const LoadResult& r);
 
 std::string format_http_summary(const Options& o, const HttpResult& r);

@@ -1,6 +1,7 @@
 #pragma once
 // What a run measured: counters, error classes and latency histograms, mergeable.
 #include <cstdint>
+#include <string>
 
 #include "error_class.h"
 #include "histogram.h"
@@ -16,7 +17,13 @@ struct Stats {
   ErrorCounts errors;
   Histogram rtt_ns;      // round trip per message
   Histogram connect_ns;  // TCP connect (handshake) time
+  Histogram tls_handshake_ns;  // TLS handshake, from TCP connected to ready (tls only)
+  std::string tls_error;       // why the first `tls` error happened; empty when none
 
+  /// Keeps the first TLS failure's reason (a failing run repeats the same one).
+  void note_tls_error(const std::string& why) {
+    if (tls_error.empty()) tls_error = why;
+  }
   void merge(const Stats& other);
 };
 

@@ -16,8 +16,14 @@
 
 namespace echo_probe {
 
-TcpSession::TcpSession(Worker& worker, const Address& address, Stats& stats, std::uint64_t id)
-    : worker_(worker), plan_(worker.plan()), address_(address), stats_(stats), id_(id) {}
+TcpSession::TcpSession(Worker& worker, const Address& address, const TransportConfig& transport,
+                       Stats& stats, std::uint64_t id)
+    : worker_(worker),
+      plan_(worker.plan()),
+      address_(address),
+      stats_(stats),
+      id_(id),
+      transport_(transport) {}
 
 TcpSession::~TcpSession() { close_fd(); }
 
@@ -89,9 +95,37 @@ void TcpSession::on_connected(Nanos now) {
     return;
   }
   stats_.connect_ns.record(static_cast<std::uint64_t>(std::max<Nanos>(0, now - connect_start_)));
+  want_write_ = true;  // force the first rewatch to drop EPOLLOUT (watched for the connect)
+  set_want_write(false);
+  transport_.begin(fd_);
+  if (transport_.has_handshake()) {
+    state_ = State::kHandshaking;
+    handshake_start_ = now;
+    drive_handshake(now);
+    return;
+  }
+  on_open(now);
+}
+
+void TcpSession::drive_handshake(Nanos now) {
+  const IoResult r = transport_.handshake();
+  if (r.would_block()) {
+    set_want_write(r.status == IoStatus::kWantWrite);
+  } else if (r.status != IoStatus::kOk) {
+    fail(r.error, now);
+  } else {
+    if (transport_.tls()) {
+      now = now_ns();
+      stats_.tls_handshake_ns.record(
+          static_cast<std::uint64_t>(std::max<Nanos>(0, now - handshake_start_)));
+    }
+    on_open(now);
+  }
+}
+
+void TcpSession::on_open(Nanos now) {
   state_ = State::kOpen;
   if (plan_.open_loop() && !plan_.new_connection) base_ = now;
-  want_write_ = true;  // force the first rewatch to drop EPOLLOUT
   set_want_write(false);
   pump_send(now);
   if (state_ == State::kOpen) after_progress(now);
@@ -117,18 +151,19 @@ void TcpSession::pump_send(Nanos now) {
     }
     const std::size_t chunk = std::min(plan_.size - tx_off_, Worker::kBufferSize);
     Payload(id_, next_seq_).fill(tx_off_, buf, chunk);
-    const ssize_t n = ::send(fd_, buf, chunk, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        set_want_write(true);
-        return;
-      }
-      fail(classify_errno(errno), now);
+    const IoResult r = transport_.write(buf, chunk);
+    write_wants_read_ = r.status == IoStatus::kWantRead;
+    if (r.status == IoStatus::kWantWrite) {
+      set_want_write(true);
       return;
     }
-    tx_off_ += static_cast<std::size_t>(n);
-    tx_bytes_ += static_cast<std::uint64_t>(n);
+    if (write_wants_read_) return;  // EPOLLIN is always watched
+    if (r.status != IoStatus::kOk) {
+      fail(r.error, now);
+      return;
+    }
+    tx_off_ += r.bytes;
+    tx_bytes_ += r.bytes;
     if (tx_off_ == plan_.size) {
       tx_off_ = 0;
       ++next_seq_;
@@ -139,25 +174,34 @@ void TcpSession::pump_send(Nanos now) {
 }
 
 void TcpSession::on_readable(Nanos now) {
-  char* buf = worker_.io_buffer();
-  const ssize_t n = ::recv(fd_, buf, Worker::kBufferSize, 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    fail(classify_errno(errno), now);
-    return;
+  // One read per event (fairness between sessions), but bytes TLS already decrypted are
+  // invisible to epoll: take them now.
+  while (read_once(now) && state_ == State::kOpen && transport_.buffered()) {
   }
-  if (n == 0) {
+}
+
+bool TcpSession::read_once(Nanos now) {
+  char* buf = worker_.io_buffer();
+  const IoResult r = transport_.read(buf, Worker::kBufferSize);
+  read_wants_write_ = r.status == IoStatus::kWantWrite;
+  if (read_wants_write_) set_want_write(true);
+  if (r.would_block()) return false;
+  if (r.status == IoStatus::kFailed) {
+    fail(r.error, now);
+    return false;
+  }
+  if (r.status == IoStatus::kEof) {
     if (in_flight() || (!plan_.new_connection && more_to_send(now))) {
       fail(ErrorClass::kClosed, now);
     } else {
       after_progress(now);
     }
-    return;
+    return false;
   }
-  const auto len = static_cast<std::size_t>(n);
+  const std::size_t len = r.bytes;
   if (rx_bytes_ + len > tx_bytes_) {  // the peer sent bytes we never sent
     fail(ErrorClass::kMismatch, now);
-    return;
+    return false;
   }
   rx_bytes_ += len;
   std::size_t pos = 0;
@@ -168,7 +212,7 @@ void TcpSession::on_readable(Nanos now) {
     stats_.verified_bytes += good;
     if (good < take) {
       fail(ErrorClass::kMismatch, now);
-      return;
+      return false;
     }
     pos += take;
     rx_off_ += take;
@@ -181,12 +225,13 @@ void TcpSession::on_readable(Nanos now) {
     }
   }
   after_progress(now);
+  return true;
 }
 
 void TcpSession::after_progress(Nanos now) {
   if (plan_.new_connection) {
     if (state_ == State::kOpen && tx_bytes_ > 0 && !in_flight()) {
-      close_fd();
+      close_fd(true);
       state_ = State::kIdle;
       begin_message(now);
     }
@@ -194,7 +239,7 @@ void TcpSession::after_progress(Nanos now) {
   }
   pump_send(now);
   if (state_ == State::kOpen && !in_flight() && !more_to_send(now)) {
-    close_fd();
+    close_fd(true);
     finish();
   }
 }
@@ -204,9 +249,15 @@ void TcpSession::on_io(std::uint32_t events, Nanos now) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(now);
     return;
   }
+  if (state_ == State::kHandshaking) {
+    drive_handshake(now);
+    return;
+  }
   if (state_ != State::kOpen) return;
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(now);
-  if (state_ == State::kOpen && (events & EPOLLOUT)) pump_send(now);
+  const bool readable = events & (EPOLLIN | EPOLLERR | EPOLLHUP);
+  const bool writable = events & EPOLLOUT;
+  if (readable || (writable && read_wants_write_)) on_readable(now);
+  if (state_ == State::kOpen && (writable || (readable && write_wants_read_))) pump_send(now);
 }
 
 void TcpSession::on_due(Nanos now) {
@@ -222,11 +273,14 @@ void TcpSession::on_tick(Nanos now) {
     case State::kConnecting:
       if (now - connect_start_ >= plan_.timeout) fail(ErrorClass::kTimeout, now);
       break;
+    case State::kHandshaking:
+      if (now - handshake_start_ >= plan_.timeout) fail(ErrorClass::kTimeout, now);
+      break;
     case State::kOpen:
       if (in_flight()) {
         if (now - message_start(recv_seq_) >= plan_.timeout) fail(ErrorClass::kTimeout, now);
       } else if (!plan_.new_connection && !more_to_send(now)) {
-        close_fd();
+        close_fd(true);
         finish();
       }
       break;
@@ -246,6 +300,7 @@ void TcpSession::set_want_write(bool on) {
 
 void TcpSession::fail(ErrorClass c, Nanos now) {
   stats_.errors.add(c);
+  if (c == ErrorClass::kTls) stats_.note_tls_error(transport_.error_text());
   close_fd();
   if (!plan_.new_connection) {
     finish();
@@ -260,10 +315,11 @@ void TcpSession::fail(ErrorClass c, Nanos now) {
   worker_.schedule(this, now);
 }
 
-void TcpSession::close_fd() {
+void TcpSession::close_fd(bool graceful) {
+  transport_.end(graceful);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  want_write_ = false;
+  want_write_ = write_wants_read_ = read_wants_write_ = false;
 }
 
 void TcpSession::finish() {

@@ -6,6 +6,7 @@
 #include "load_plan.h"
 #include "session.h"
 #include "stats.h"
+#include "stream_transport.h"
 #include "target.h"
 
 namespace echo_probe {
@@ -13,8 +14,10 @@ namespace echo_probe {
 class Worker;
 
 /// Sends the messages of connection `id` (payload from id + sequence number), verifies
-/// every echoed byte as it arrives, records round-trip and connect latency into `stats`
-/// and classifies failures. Closed loop: one message in flight. Open loop: messages go out
+/// every echoed byte as it arrives, records round-trip, connect and TLS handshake latency
+/// into `stats` and classifies failures. Bytes go through a StreamTransport: plain, a
+/// PROXY header first, or TLS (non-blocking handshake in this worker's loop); only the
+/// plaintext echo is verified. Closed loop: one message in flight. Open loop: messages go out
 /// at their intended times whatever is in flight (pipelined on one connection), and
 /// latency counts from the intended time. A persistent connection stops at its first
 /// error; a --new-connection slot counts the error and goes on with the next message.
@@ -22,7 +25,8 @@ class Worker;
 /// buffers. Owned and driven by one Worker thread.
 class TcpSession final : public Session {
  public:
-  TcpSession(Worker& worker, const Address& address, Stats& stats, std::uint64_t id);
+  TcpSession(Worker& worker, const Address& address, const TransportConfig& transport,
+             Stats& stats, std::uint64_t id);
   ~TcpSession() override;
 
   void start(Nanos now) override;
@@ -31,13 +35,16 @@ class TcpSession final : public Session {
   void on_tick(Nanos now) override;
 
  private:
-  enum class State { kIdle, kConnecting, kOpen, kDone };
+  enum class State { kIdle, kConnecting, kHandshaking, kOpen, kDone };
 
   void begin_message(Nanos now);  // --new-connection: next message on a fresh connection
   void open_connection(Nanos now);
   void on_connected(Nanos now);
+  void drive_handshake(Nanos now);
+  void on_open(Nanos now);
   void pump_send(Nanos now);
   void on_readable(Nanos now);
+  bool read_once(Nanos now);  // false: stop reading (would block, closed, failed)
   void after_progress(Nanos now);
   bool more_to_send(Nanos now) const;
   bool may_start_next(Nanos now);
@@ -45,7 +52,7 @@ class TcpSession final : public Session {
   Nanos message_start(std::uint64_t seq) const;
   void set_want_write(bool on);
   void fail(ErrorClass c, Nanos now);
-  void close_fd();
+  void close_fd(bool graceful = false);
   void finish();
 
   Worker& worker_;
@@ -55,7 +62,11 @@ class TcpSession final : public Session {
   const std::uint64_t id_;
   State state_ = State::kIdle;
   int fd_ = -1;
+  StreamTransport transport_;
   bool want_write_ = false;
+  bool write_wants_read_ = false;  // TLS: a write can only go on after a read
+  bool read_wants_write_ = false;  // TLS: a read can only go on after a write
+
   std::uint64_t next_seq_ = 0;  // messages fully written
   std::uint64_t recv_seq_ = 0;  // messages fully echoed and verified
   std::size_t tx_off_ = 0;      // bytes of message next_seq_ written
@@ -64,6 +75,7 @@ class TcpSession final : public Session {
   std::uint64_t rx_bytes_ = 0;
   Nanos send_time_ = 0;  // closed loop: when message recv_seq_ started going out
   Nanos connect_start_ = 0;
+  Nanos handshake_start_ = 0;
   Nanos base_ = 0;  // open loop: schedule origin
 };
 

@@ -7,10 +7,6 @@
 namespace echo_probe::monitor {
 namespace {
 
-// The ErrorClass values in export order (every class of `echo-probe tcp`).
-constexpr ErrorClass kErrorClasses[] = {ErrorClass::kDns,   ErrorClass::kRefused,
-                                        ErrorClass::kTimeout, ErrorClass::kReset,
-                                        ErrorClass::kClosed, ErrorClass::kMismatch};
 constexpr Mode kModes[] = {Mode::kNew, Mode::kPersistent};
 
 std::string number(double v) {
@@ -132,7 +128,7 @@ std::string render_metrics(const Monitor& m) {
   }
   each_address(m, [&](const TargetSeries&, const AddressSeries& a, const std::string& l) {
     for (Mode mode : kModes) {
-      for (ErrorClass c : kErrorClasses) {
+      for (ErrorClass c : kAllErrorClasses) {
         if (c == ErrorClass::kDns) continue;  // per target, above
         w.sample("echo_probe_errors_total",
                  l + "," + label("mode", mode_name(mode)) + "," +
@@ -151,6 +147,11 @@ std::string render_metrics(const Monitor& m) {
   w.header("echo_probe_connect_seconds", "histogram", "TCP connect (handshake) time.");
   each_address(m, [&](const TargetSeries&, const AddressSeries& a, const std::string& l) {
     w.histogram("echo_probe_connect_seconds", l, a.connect_ns);
+  });
+  w.header("echo_probe_tls_handshake_seconds", "histogram",
+           "TLS handshake time, from TCP connected to TLS ready (tls:// targets).");
+  each_address(m, [&](const TargetSeries& t, const AddressSeries& a, const std::string& l) {
+    if (t.tls) w.histogram("echo_probe_tls_handshake_seconds", l, a.tls_handshake_ns);
   });
   w.header("echo_probe_persistent_connections", "gauge", "Persistent connections open now.");
   each_address(m, [&](const TargetSeries&, const AddressSeries& a, const std::string& l) {

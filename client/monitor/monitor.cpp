@@ -20,7 +20,15 @@ Monitor::Monitor(EventLoop& loop, const MonitorOptions& options)
       probers_(options.targets.size()),
       resolved_(options.targets.size(), false),
       started_unix_(unix_now()) {
-  for (const auto& t : options.targets) series_.push_back(std::make_unique<TargetSeries>(t.text));
+  for (const auto& t : options.targets) {
+    const bool tls = t.transport == Transport::kTls;
+    series_.push_back(std::make_unique<TargetSeries>(t.text, tls));
+    TransportConfig transport;
+    if (tls) transport.tls = options.tls;
+    transport.host = t.endpoint.host;
+    if (t.transport != Transport::kUdp) transport.proxy = options.proxy;
+    transports_.push_back(std::move(transport));
+  }
   loop_.schedule(this, now_ns() + kSweepEvery);
 }
 
@@ -93,7 +101,7 @@ void Monitor::add_address(std::size_t t, const Address& address, Nanos now) {
   const bool udp = options_.targets[t].transport == Transport::kUdp;
   Probers probers;
   auto make = [&](Mode mode) -> std::unique_ptr<Prober> {
-    ProbeContext ctx{shared_, target, *slot, address};
+    ProbeContext ctx{shared_, target, *slot, address, transports_[t]};
     if (udp) return std::make_unique<UdpProber>(ctx, mode);
     return std::make_unique<TcpProber>(ctx, mode);
   };

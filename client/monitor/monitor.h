@@ -48,6 +48,7 @@ class Monitor final : public TimerHandler {
   const MonitorOptions& options_;
   ProbeShared shared_;
   std::vector<std::unique_ptr<TargetSeries>> series_;
+  std::vector<TransportConfig> transports_;  // per target; outlives the probers below
   std::vector<std::map<std::string, Probers>> probers_;  // per target, per probed address
   // Persistent probers of addresses that left DNS, still holding their connection.
   struct Retiring {

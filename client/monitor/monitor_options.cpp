@@ -31,9 +31,8 @@ struct RawMonitorOptions {
   std::string duration = "0";
   std::string report;
   bool fail_on_disruption = false;
-  // Parsed so that they are known words; TLS and PROXY are not in this build yet.
-  std::string tls_ca, tls_cert, tls_key, tls_server_name, proxy_protocol;
-  bool tls_insecure = false;
+  TlsSettings tls;
+  std::string proxy_protocol;
 };
 
 Nanos duration_arg(const std::string& name, const std::string& text, bool zero_ok) {
@@ -96,17 +95,23 @@ MonitorOptions validate(const RawMonitorOptions& raw) {
     std::string why;
     auto t = parse_monitor_target(text, &why);
     if (!t) throw UsageError("TARGET", why);
-    if (t->transport == Transport::kTls) {
-      throw UsageError("TARGET", "'" + text + "': TLS targets are not supported by this build yet");
-    }
     o.targets.push_back(std::move(*t));
   }
-  if (!raw.tls_ca.empty() || !raw.tls_cert.empty() || !raw.tls_key.empty() ||
-      !raw.tls_server_name.empty() || raw.tls_insecure) {
-    throw UsageError("--tls-*", "TLS is not supported by this build yet");
+  const auto has = [&](Transport tr) {
+    return std::any_of(o.targets.begin(), o.targets.end(),
+                       [tr](const MonitorTarget& t) { return t.transport == tr; });
+  };
+  // The TLS settings are for tls:// targets: given without one, they are a mistake.
+  if (has(Transport::kTls)) {
+    o.tls = TlsClientContext::create(raw.tls);
+  } else if (raw.tls.any_set()) {
+    throw UsageError(raw.tls.first_set(), "needs a tls:// TARGET");
   }
   if (!raw.proxy_protocol.empty()) {
-    throw UsageError("--proxy-protocol", "not supported by this build yet");
+    o.proxy = parse_proxy_version("--proxy-protocol", raw.proxy_protocol);
+    if (!has(Transport::kTcp) && !has(Transport::kTls)) {
+      throw UsageError("--proxy-protocol", "needs a tcp:// or tls:// TARGET (not for udp://)");
+    }
   }
   parse_listen(raw.listen, o);
   o.interval = duration_arg("--interval", raw.interval, false);
@@ -142,12 +147,13 @@ MonitorParseOutcome parse_monitor_options(const std::vector<std::string>& args) 
   CLI::App app{"echo-probe monitor: watch echo paths continuously, per resolved address",
                "echo-probe monitor"};
   app.footer(
-      "TARGET: tcp://HOST:PORT or udp://HOST:PORT (tls:// once TLS lands). Exit codes: 0 "
+      "TARGET: tcp://HOST:PORT, tls://HOST:PORT or udp://HOST:PORT. Exit codes: 0 "
       "every persistent-connection break was graceful (or no --fail-on-disruption), 1 a "
       "non-graceful break with --fail-on-disruption, 2 usage error. SIGTERM writes the "
       "report and exits 0.");
   RawMonitorOptions raw;
-  app.add_option("TARGET", raw.targets, "tcp://HOST:PORT, udp://HOST:PORT")->required();
+  app.add_option("TARGET", raw.targets, "tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT")
+      ->required();
   app.add_option("--listen", raw.listen, "HTTP port: /metrics /livez /readyz /report")
       ->capture_default_str();
   app.add_option("--interval", raw.interval, "a fresh connection per address this often")
@@ -170,12 +176,9 @@ MonitorParseOutcome parse_monitor_options(const std::vector<std::string>& args) 
   app.add_option("--report", raw.report, "write the disruption report (JSON) here at exit");
   app.add_flag("--fail-on-disruption", raw.fail_on_disruption,
                "exit 1 if any persistent connection broke other than graceful");
-  app.add_option("--tls-ca", raw.tls_ca, "(not in this build yet)");
-  app.add_option("--tls-cert", raw.tls_cert, "(not in this build yet)");
-  app.add_option("--tls-key", raw.tls_key, "(not in this build yet)");
-  app.add_option("--tls-server-name", raw.tls_server_name, "(not in this build yet)");
-  app.add_flag("--tls-insecure", raw.tls_insecure, "(not in this build yet)");
-  app.add_option("--proxy-protocol", raw.proxy_protocol, "(not in this build yet)");
+  add_tls_flags(&app, raw.tls);  // for tls:// targets
+  app.add_option("--proxy-protocol", raw.proxy_protocol,
+                 "send a PROXY protocol header (v1 or v2) first on tcp:// and tls:// connections");
 
   MonitorParseOutcome out;
   try {

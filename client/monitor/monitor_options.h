@@ -1,17 +1,20 @@
 #pragma once
 // `echo-probe monitor` command line (SPEC "echo-probe monitor"): parsed and validated.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "clock.h"
 #include "monitor_target.h"
+#include "proxy_header.h"
+#include "tls_client.h"
 
 namespace echo_probe::monitor {
 
 /// Every setting of one monitor run, validated (durations > 0 where needed, buckets
-/// strictly increasing, targets parsed and of a transport this build supports).
+/// strictly increasing, targets parsed, TLS files loaded).
 struct MonitorOptions {
   std::vector<MonitorTarget> targets;
   std::string listen_host;  // empty = every interface
@@ -27,6 +30,8 @@ struct MonitorOptions {
   Nanos duration = 0;           // 0 = until SIGTERM / SIGINT
   std::string report_file;      // empty = none
   bool fail_on_disruption = false;
+  std::shared_ptr<const TlsClientContext> tls;  // for tls:// targets; null when there is none
+  ProxyVersion proxy = ProxyVersion::kOff;      // on tcp:// and tls:// connections
 };
 
 /// The SPEC's default latency buckets, in seconds.

@@ -7,8 +7,7 @@
 
 namespace echo_probe::monitor {
 
-/// How a target is reached. kTls is parsed so that the target type already has a place for
-/// it; this build refuses it at start-up (no TLS client yet).
+/// How a target is reached: tls:// is TCP with TLS on top (the same probers).
 enum class Transport { kTcp, kUdp, kTls };
 
 const char* transport_name(Transport t);

@@ -8,6 +8,7 @@
 #include "event_loop.h"
 #include "monitor_options.h"
 #include "series.h"
+#include "stream_transport.h"
 #include "target.h"
 
 namespace echo_probe::monitor {
@@ -26,13 +27,14 @@ struct ProbeShared {
   std::uint64_t next_connection_id = 1;
 };
 
-/// Where a prober reports: the shared resources, its target's and address's series, and
-/// the address itself.
+/// Where a prober reports: the shared resources, its target's and address's series, the
+/// address itself and how its target's TCP connections are made (TLS, PROXY header).
 struct ProbeContext {
   ProbeShared& shared;
   TargetSeries& target;
   AddressSeries& series;
   Address address;
+  const TransportConfig& transport;
 };
 
 /// One probing activity on one address (a fresh-connection prober, one persistent

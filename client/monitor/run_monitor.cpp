@@ -158,6 +158,10 @@ int run(const MonitorOptions& options) {
   log_json("info", "monitor started",
            "\"listen\":\"" + host + ":" + std::to_string(port) + "\",\"targets\":[" +
                target_list + "]");
+  if (options.tls && options.tls->insecure()) {
+    std::fprintf(stderr, "echo-probe monitor: %s\n", kTlsInsecureWarning);
+    log_json("warn", kTlsInsecureWarning, "\"tls_insecure\":true");
+  }
 
   Resolver resolver(options.targets, options.resolve_interval, options.max_addresses,
                     [&](Resolution r) {

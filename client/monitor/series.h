@@ -43,6 +43,8 @@ struct AddressSeries {
   std::string address;  // "10.0.0.5:7007", "[fd00::5]:7007"
   std::array<ModeSeries, kModeCount> modes;
   Histogram connect_ns;
+  Histogram tls_handshake_ns;  // tls:// targets: TCP connected to TLS ready
+  std::string last_tls_error;  // the last TLS failure logged (one log line per change)
   int persistent_connections = 0;
   std::array<std::uint64_t, kBreakClassCount> breaks{};
   double last_success_unix = 0;  // wall clock of the last verified echo; 0 = never
@@ -66,8 +68,9 @@ struct BreakRecord {
 struct TargetSeries {
   static constexpr std::size_t kMaxBreakRecords = 2000;  // bound for a server that flaps
 
-  explicit TargetSeries(std::string t) : target(std::move(t)) {}
+  explicit TargetSeries(std::string t, bool is_tls = false) : target(std::move(t)), tls(is_tls) {}
   std::string target;
+  bool tls = false;  // a tls:// target: echo_probe_tls_handshake_seconds is exported
   std::map<std::string, std::unique_ptr<AddressSeries>> addresses;  // probed and frozen
   Histogram reconnect_ns;
   std::uint64_t dns_errors = 0;

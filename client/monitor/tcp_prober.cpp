@@ -12,7 +12,8 @@
 
 namespace echo_probe::monitor {
 
-TcpProber::TcpProber(ProbeContext context, Mode mode) : ctx_(std::move(context)), mode_(mode) {}
+TcpProber::TcpProber(ProbeContext context, Mode mode)
+    : ctx_(std::move(context)), mode_(mode), transport_(ctx_.transport) {}
 
 TcpProber::~TcpProber() { stop(); }
 
@@ -29,7 +30,7 @@ void TcpProber::stop() {
   ctx_.shared.loop.cancel(this);
   // Closing our own connection (the address left DNS, the monitor stops) is not a break.
   if (state_ == State::kOpen && mode_ == Mode::kPersistent) --ctx_.series.persistent_connections;
-  close_connection();
+  close_connection(true);
   state_ = State::kIdle;
 }
 
@@ -70,14 +71,46 @@ void TcpProber::on_connected(Nanos now) {
     return;
   }
   ctx_.series.connect_ns.record(static_cast<std::uint64_t>(std::max<Nanos>(0, now - connect_start_)));
+  set_want_write(false);
+  transport_.begin(fd_);
+  if (transport_.has_handshake()) {
+    state_ = State::kHandshaking;
+    handshake_start_ = now;
+    ctx_.shared.loop.schedule(this, now + ctx_.shared.options.timeout);  // handshake deadline
+    drive_handshake(now);
+    return;
+  }
+  on_open(now);
+}
+
+void TcpProber::drive_handshake(Nanos now) {
+  const IoResult r = transport_.handshake();
+  if (r.would_block()) {
+    set_want_write(r.status == IoStatus::kWantWrite);
+  } else if (r.status != IoStatus::kOk) {
+    fail(r.error, now);  // a handshake failure is not a break: the connection never opened
+  } else {
+    if (transport_.tls()) {
+      now = now_ns();
+      ctx_.series.tls_handshake_ns.record(
+          static_cast<std::uint64_t>(std::max<Nanos>(0, now - handshake_start_)));
+    }
+    on_open(now);
+  }
+}
+
+void TcpProber::on_open(Nanos now) {
   state_ = State::kOpen;
   opened_at_ = now;
-  if (want_write_) {
-    want_write_ = false;
-    ctx_.shared.loop.rewatch(fd_, EPOLLIN, this);
-  }
+  set_want_write(false);
   if (mode_ == Mode::kPersistent) ++ctx_.series.persistent_connections;
   send_message(now);
+}
+
+void TcpProber::set_want_write(bool on) {
+  if (on == want_write_ || fd_ < 0) return;
+  want_write_ = on;
+  ctx_.shared.loop.rewatch(fd_, on ? EPOLLIN | EPOLLOUT : EPOLLIN, this);
 }
 
 void TcpProber::send_message(Nanos now) {
@@ -94,55 +127,56 @@ void TcpProber::flush(Nanos now) {
   while (tx_off_ < size) {
     const std::size_t chunk = size - tx_off_;
     Payload(connection_id_, seq_).fill(tx_off_, buf, chunk);
-    const ssize_t n = ::send(fd_, buf, chunk, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!want_write_) {
-          want_write_ = true;
-          ctx_.shared.loop.rewatch(fd_, EPOLLIN | EPOLLOUT, this);
-        }
-        return;
-      }
-      fail(classify_errno(errno), now);
+    const IoResult r = transport_.write(buf, chunk);
+    write_wants_read_ = r.status == IoStatus::kWantRead;
+    if (r.status == IoStatus::kWantWrite) {
+      set_want_write(true);
       return;
     }
-    tx_off_ += static_cast<std::size_t>(n);
+    if (write_wants_read_) return;  // EPOLLIN is always watched
+    if (r.status != IoStatus::kOk) {
+      fail(r.error, now);
+      return;
+    }
+    tx_off_ += r.bytes;
   }
   ++stats().messages;
-  if (want_write_) {
-    want_write_ = false;
-    ctx_.shared.loop.rewatch(fd_, EPOLLIN, this);
-  }
+  set_want_write(false);
 }
 
 void TcpProber::on_readable(Nanos now) {
+  // Bytes TLS already decrypted are invisible to epoll: take them now.
+  while (read_once(now) && state_ == State::kOpen && transport_.buffered()) {
+  }
+}
+
+bool TcpProber::read_once(Nanos now) {
   char* buf = ctx_.shared.buffer.data();
-  const ssize_t n = ::recv(fd_, buf, ProbeShared::kBufferSize, 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    fail(classify_errno(errno), now);
-    return;
+  const IoResult r = transport_.read(buf, ProbeShared::kBufferSize);
+  read_wants_write_ = r.status == IoStatus::kWantWrite;
+  if (read_wants_write_) set_want_write(true);
+  if (r.would_block()) return false;
+  if (r.status != IoStatus::kOk) {
+    // kEof is the peer's FIN (or close_notify), kClosed: fail() calls it graceful when no
+    // message was outstanding.
+    fail(r.error, now);
+    return false;
   }
-  if (n == 0) {
-    // The peer's FIN: fail() calls it graceful when no message was outstanding.
-    fail(ErrorClass::kClosed, now);
-    return;
-  }
-  const auto len = static_cast<std::size_t>(n);
+  const std::size_t len = r.bytes;
   // Bytes while nothing is outstanding, or more than was sent: nobody sent them.
   if (!in_flight_ || rx_off_ + len > tx_off_) {
     fail(ErrorClass::kMismatch, now);
-    return;
+    return false;
   }
   const std::size_t good = Payload(connection_id_, seq_)
                                .first_mismatch(rx_off_, buf, len, ctx_.shared.scratch.data());
   if (good < len) {
     fail(ErrorClass::kMismatch, now);
-    return;
+    return false;
   }
   rx_off_ += len;
   if (rx_off_ == ctx_.shared.options.size) on_verified(now);
+  return true;
 }
 
 void TcpProber::on_verified(Nanos now) {
@@ -164,7 +198,7 @@ void TcpProber::on_verified(Nanos now) {
   }
   ++seq_;
   if (mode_ == Mode::kNew) {
-    close_connection();
+    close_connection(true);
     state_ = State::kIdle;
     wait_for_next(now);
     return;
@@ -200,11 +234,22 @@ void TcpProber::wait_for_next(Nanos now) {
 }
 
 void TcpProber::fail(ErrorClass c, Nanos now) {
-  const bool was_open = state_ == State::kOpen;
+  if (c == ErrorClass::kTls && transport_.error_text() != ctx_.series.last_tls_error) {
+    ctx_.series.last_tls_error = transport_.error_text();
+    log_json("warn", "TLS failure",
+             "\"target\":\"" + ctx_.target.target + "\",\"address\":\"" +
+                 ctx_.series.address + "\",\"error\":\"" + transport_.error_text() + "\"");
+  }
+  const bool counted_open = state_ == State::kOpen && mode_ == Mode::kPersistent;
+  // TLS 1.3 reports a refused client certificate only after our side of the handshake
+  // ended: a tls failure before the first verified echo is a failed handshake, not a break.
+  const bool was_open =
+      state_ == State::kOpen && !(c == ErrorClass::kTls && verified_on_connection_ == 0);
   const bool lost_something = outstanding();
   close_connection();
   state_ = State::kIdle;
   if (lost_something) ++stats().lost;
+  if (counted_open && !was_open) --ctx_.series.persistent_connections;
   if (mode_ == Mode::kPersistent && was_open) {
     --ctx_.series.persistent_connections;
     const BreakClass cls = (c == ErrorClass::kClosed && !lost_something)
@@ -235,13 +280,14 @@ void TcpProber::fail(ErrorClass c, Nanos now) {
   wait_for_next(now);
 }
 
-void TcpProber::close_connection() {
+void TcpProber::close_connection(bool graceful) {
+  transport_.end(graceful);
   if (fd_ >= 0) {
     ctx_.shared.loop.unwatch(fd_);
     ::close(fd_);
   }
   fd_ = -1;
-  want_write_ = false;
+  want_write_ = write_wants_read_ = read_wants_write_ = false;
   in_flight_ = false;
 }
 
@@ -251,9 +297,17 @@ void TcpProber::on_io(std::uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(now);
     return;
   }
+  if (state_ == State::kHandshaking) {
+    drive_handshake(now);
+    return;
+  }
   if (state_ != State::kOpen) return;
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable(now);
-  if (state_ == State::kOpen && (events & EPOLLOUT) && in_flight_) flush(now);
+  const bool readable = events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP);
+  const bool writable = events & EPOLLOUT;
+  if (readable || (writable && read_wants_write_)) on_readable(now);
+  if (state_ == State::kOpen && in_flight_ && (writable || (readable && write_wants_read_))) {
+    flush(now);
+  }
 }
 
 void TcpProber::on_timer(Nanos now) {
@@ -262,6 +316,7 @@ void TcpProber::on_timer(Nanos now) {
       open(now);
       break;
     case State::kConnecting:
+    case State::kHandshaking:
       fail(ErrorClass::kTimeout, now);
       break;
     case State::kOpen:

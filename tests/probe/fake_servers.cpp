@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
@@ -191,6 +192,90 @@ void FakeUdpServer::run() {
     ::sendto(fd_, buf.data(), static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&from),
              len);
   }
+}
+
+ProxyCaptureServer::ProxyCaptureServer(const std::string& host) {
+  listen_fd_ = bound_socket(SOCK_STREAM, host, 0, &port_);
+  ::listen(listen_fd_, 128);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  thread_ = std::thread([this] { run(); });
+}
+
+ProxyCaptureServer::~ProxyCaptureServer() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);  // stays readable: wakes all
+  thread_.join();
+  for (auto& t : connections_) t.join();
+  ::close(wake_fd_);
+  ::close(listen_fd_);
+}
+
+std::vector<ProxyCaptureServer::Capture> ProxyCaptureServer::captures() const {
+  std::lock_guard lock(mutex_);
+  return captures_;
+}
+
+void ProxyCaptureServer::run() {
+  for (;;) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    if (!(fds[1].revents & POLLIN)) continue;
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) connections_.emplace_back([this, fd] { serve(fd); });
+  }
+}
+
+void ProxyCaptureServer::serve(int fd) {
+  std::string in;  // bytes read and not yet echoed
+  std::vector<char> buf(65536);
+  bool header_done = false;
+  for (;;) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    in.append(buf.data(), static_cast<std::size_t>(n));
+    if (!header_done) {
+      static const std::string kV2("\r\n\r\n\0\r\nQUIT\n", 12);
+      std::size_t length = 0;
+      if (in.rfind("PROXY ", 0) == 0) {
+        const auto end = in.find("\r\n");
+        if (end == std::string::npos) {
+          if (in.size() > 107) break;
+          continue;
+        }
+        length = end + 2;
+      } else if (in.size() >= 16 && in.compare(0, 12, kV2) == 0) {
+        length =
+            16 + (static_cast<unsigned char>(in[14]) << 8 | static_cast<unsigned char>(in[15]));
+        if (in.size() < length) continue;
+      } else if (in.size() < 16 && (in.compare(0, std::min<std::size_t>(in.size(), 12), kV2, 0,
+                                               std::min<std::size_t>(in.size(), 12)) == 0 ||
+                                    std::string("PROXY ").compare(0, in.size(), in) == 0)) {
+        continue;
+      } else {
+        ++rejected_;
+        break;
+      }
+      Capture c{in.substr(0, length), {}, {}};
+      socklen_t len = sizeof c.peer;
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&c.peer), &len);
+      len = sizeof c.local;
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&c.local), &len);
+      {
+        std::lock_guard lock(mutex_);
+        captures_.push_back(std::move(c));
+      }
+      in.erase(0, length);
+      header_done = true;
+    }
+    if (!send_all(fd, in.data(), in.size())) break;
+    echoed_ += in.size();
+    in.clear();
+  }
+  ::close(fd);
 }
 
 ClosedPort::ClosedPort() { fd_ = bound_socket(SOCK_STREAM, "127.0.0.1", 0, &port_); }

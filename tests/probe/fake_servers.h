@@ -1,11 +1,15 @@
 #pragma once
 // Small loopback servers for echo-probe's tests: a correct echo and deliberately broken
 // ones, each on 127.0.0.1:0 (or [::1]:0) on its own thread, stopped by the destructor.
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace echo_probe::test {
 
@@ -42,6 +46,43 @@ class FakeTcpServer {
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> bytes_read_{0};
+  std::thread thread_;
+};
+
+/// A TCP echo for PROXY protocol clients on `host`:0: every connection must start with a
+/// PROXY header (a v1 line up to "\r\n", or v2's 16 fixed bytes plus its length), which is
+/// recorded with the connection's addresses as this server sees them and never echoed;
+/// every byte after it is echoed. A connection that starts otherwise is counted and closed.
+/// One thread per connection; accessors are thread-safe.
+class ProxyCaptureServer {
+ public:
+  struct Capture {
+    std::string header;      // the exact header bytes
+    sockaddr_storage peer;   // the client's address (the header's source)
+    sockaddr_storage local;  // this server's address (the header's destination)
+  };
+  explicit ProxyCaptureServer(const std::string& host = "127.0.0.1");
+  ~ProxyCaptureServer();
+  ProxyCaptureServer(const ProxyCaptureServer&) = delete;
+  ProxyCaptureServer& operator=(const ProxyCaptureServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::vector<Capture> captures() const;
+  std::uint64_t echoed_bytes() const { return echoed_.load(); }
+  std::uint64_t rejected() const { return rejected_.load(); }
+
+ private:
+  void run();
+  void serve(int fd);
+
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  std::uint16_t port_ = 0;
+  mutable std::mutex mutex_;
+  std::vector<Capture> captures_;
+  std::vector<std::thread> connections_;  // accept thread only
+  std::atomic<std::uint64_t> echoed_{0};
+  std::atomic<std::uint64_t> rejected_{0};
   std::thread thread_;
 };
 

@@ -63,15 +63,42 @@ TEST(MonitorOptions, ParsesEveryFlagAndSeveralTargets) {
   EXPECT_EQ(o.targets[1].transport, Transport::kUdp);
 }
 
-TEST(MonitorOptions, TlsTargetsParseButThisBuildRefusesThem) {
+TEST(MonitorOptions, TlsTargetsTakeTheTlsSettingsAndProxyAppliesToTcpAndTls) {
   std::string why;
   const auto t = parse_monitor_target("tls://echod.example:7443", &why);
   ASSERT_TRUE(t) << why;
   EXPECT_EQ(t->transport, Transport::kTls);
-  const auto r = parse({"tls://echod.example:7443"});
-  EXPECT_FALSE(r.options);
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.text.find("TLS targets are not supported by this build yet"), std::string::npos);
+  const auto r = parse({"--tls-insecure", "--proxy-protocol", "v1", "tls://echod.example:7443",
+                        "udp://echod.example:7007"});
+  ASSERT_TRUE(r.options) << r.text;
+  ASSERT_TRUE(r.options->tls);
+  EXPECT_TRUE(r.options->tls->insecure());
+  EXPECT_EQ(r.options->proxy, ProxyVersion::kV1);
+  const auto plain = parse({"tcp://echod.example:7007"});
+  ASSERT_TRUE(plain.options) << plain.text;
+  EXPECT_FALSE(plain.options->tls);
+}
+
+TEST(MonitorOptions, TlsAndProxySettingsWithoutATargetForThemAreUsageErrors) {
+  const auto error = [](const std::vector<std::string>& args) {
+    const auto r = parse(args);
+    EXPECT_FALSE(r.options);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.text.find('\n'), std::string::npos) << r.text;
+    return r.text;
+  };
+  EXPECT_NE(error({"--tls-ca", "ca.pem", "tcp://h:1"}).find("--tls-ca: needs a tls:// TARGET"),
+            std::string::npos);
+  EXPECT_NE(error({"--tls-insecure", "udp://h:1"}).find("--tls-insecure: needs a tls:// TARGET"),
+            std::string::npos);
+  EXPECT_NE(error({"--tls-cert", "c.pem", "tls://h:1"}).find("--tls-cert: needs --tls-key"),
+            std::string::npos);
+  EXPECT_NE(error({"--tls-ca", "/nonexistent/ca.pem", "tls://h:1"}).find("--tls-ca: cannot read"),
+            std::string::npos);
+  EXPECT_NE(error({"--proxy-protocol", "v2", "udp://h:1"}).find("--proxy-protocol: needs a tcp://"),
+            std::string::npos);
+  EXPECT_NE(error({"--proxy-protocol", "v3", "tcp://h:1"}).find("--proxy-protocol: 'v3'"),
+            std::string::npos);
 }
 
 TEST(MonitorOptions, HelpIsExitZero) {
@@ -96,6 +123,7 @@ TEST(MonitorBreaks, ErrorClassesMapToBreakClasses) {
   EXPECT_EQ(break_class_of(ErrorClass::kReset), BreakClass::kReset);
   EXPECT_EQ(break_class_of(ErrorClass::kTimeout), BreakClass::kTimeout);
   EXPECT_EQ(break_class_of(ErrorClass::kMismatch), BreakClass::kMismatch);
+  EXPECT_EQ(break_class_of(ErrorClass::kTls), BreakClass::kReset);  // after a verified echo
   EXPECT_STREQ(break_class_name(BreakClass::kGraceful), "graceful");
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "duration.h"
 #include "target.h"
 
@@ -122,6 +124,45 @@ TEST(Options, UsageErrorsNameTheArgument) {
   EXPECT_NE(usage_error({"udp", "h:1", "--new-connection"}).find("--new-connection"),
             std::string::npos);
   EXPECT_NE(usage_error({"http", "ftp://h:1"}).find("TARGET"), std::string::npos);
+}
+
+TEST(Options, TlsAndProxyProtocolAreParsedForTcp) {
+  const Options o = parse_ok({"tcp", "h:1", "--tls", "--tls-insecure", "--proxy-protocol", "v2"});
+  ASSERT_TRUE(o.tls);
+  EXPECT_TRUE(o.tls->insecure());
+  EXPECT_EQ(o.proxy, ProxyVersion::kV2);
+  const Options plain = parse_ok({"tcp", "h:1"});
+  EXPECT_FALSE(plain.tls);
+  EXPECT_EQ(plain.proxy, ProxyVersion::kOff);
+}
+
+TEST(Options, BadTlsAndProxySettingsAreUsageErrorsNamingTheSetting) {
+  const auto names = [](const std::vector<std::string>& args, const std::string& setting) {
+    const std::string text = usage_error(args);
+    EXPECT_NE(text.find(setting), std::string::npos) << text;
+  };
+  names({"tcp", "h:1", "--tls-ca", "ca.pem"}, "--tls-ca: needs --tls");
+  names({"tcp", "h:1", "--tls-insecure"}, "--tls-insecure: needs --tls");
+  names({"tcp", "h:1", "--tls-server-name", "x"}, "--tls-server-name: needs --tls");
+  names({"tcp", "h:1", "--tls", "--tls-cert", "c.pem"}, "--tls-cert: needs --tls-key");
+  names({"tcp", "h:1", "--tls", "--tls-key", "k.pem"}, "--tls-key: needs --tls-cert");
+  names({"tcp", "h:1", "--tls", "--tls-ca", "/nonexistent/ca.pem"}, "--tls-ca: cannot read");
+  names({"tcp", "h:1", "--tls", "--tls-insecure", "--tls-ca", "ca.pem"},
+        "--tls-insecure: conflicts with --tls-ca");
+  names({"tcp", "h:1", "--proxy-protocol", "v3"}, "--proxy-protocol: 'v3' is not v1 or v2");
+  names({"udp", "h:1", "--tls"}, "--tls");
+  names({"udp", "h:1", "--proxy-protocol", "v1"}, "--proxy-protocol");
+  const std::string junk = ::testing::TempDir() + "/echo_probe_not_pem.txt";
+  {
+    std::FILE* f = std::fopen(junk.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("this is not a certificate\n", f);
+    std::fclose(f);
+  }
+  names({"tcp", "h:1", "--tls", "--tls-ca", junk}, "--tls-ca: '" + junk + "' holds no PEM");
+  names({"tcp", "h:1", "--tls", "--tls-cert", junk, "--tls-key", junk},
+        "--tls-cert: '" + junk + "' is not a PEM certificate chain");
+  std::remove(junk.c_str());
 }
 
 TEST(Options, HelpIsNotAnError) {

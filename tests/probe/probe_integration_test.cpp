@@ -40,7 +40,7 @@ std::uint64_t error_class(const json& j, const char* name) {
 
 // Every other class stays at zero, so a test pins exactly one failure class.
 void expect_only_class(const json& j, const char* name, std::uint64_t count) {
-  for (const char* c : {"dns", "refused", "timeout", "reset", "closed", "mismatch"}) {
+  for (const char* c : {"dns", "refused", "timeout", "reset", "closed", "mismatch", "tls"}) {
     EXPECT_EQ(error_class(j, c), std::string(c) == name ? count : 0) << c << " in " << j.dump();
   }
   EXPECT_EQ(j.at("errors").get<std::uint64_t>(), count);
@@ -251,7 +251,7 @@ TEST(ProbeAgainstTestServers, JsonHasExactlyTheSpecKeys) {
   EXPECT_GT(j["latency_us"]["min"].get<double>(), 0.0);
   EXPECT_LE(j["latency_us"]["min"].get<double>(), j["latency_us"]["p50"].get<double>());
   EXPECT_LE(j["latency_us"]["p50"].get<double>(), j["latency_us"]["max"].get<double>());
-  EXPECT_EQ(j["error_classes"].size(), 6u);
+  EXPECT_EQ(j["error_classes"].size(), 7u);  // dns refused timeout reset closed mismatch tls
 }
 
 TEST(ProbeAgainstTestServers, PrintsProgressPerSecondOnLongRunsUnlessQuiet) {

@@ -55,7 +55,7 @@ TEST(JsonReport, HasTheSpecKeysInOrderWithTheRunsNumbers) {
   EXPECT_EQ(j["timeouts"], 1);
   EXPECT_EQ(j["mismatches"], 0);
   EXPECT_EQ(keys_of(j["error_classes"]),
-            (std::vector<std::string>{"dns", "refused", "timeout", "reset", "closed", "mismatch"}));
+            (std::vector<std::string>{"dns", "refused", "timeout", "reset", "closed", "mismatch", "tls"}));
   EXPECT_EQ(j["error_classes"]["timeout"], 1);
   EXPECT_DOUBLE_EQ(j["duration_s"].get<double>(), 2.0);
   EXPECT_DOUBLE_EQ(j["msgs_per_sec"].get<double>(), 49.5);
@@ -83,6 +83,44 @@ TEST(JsonReport, PerAddressOnlyWithAllAddresses) {
   EXPECT_EQ(j["per_address"][1]["received"], 99);
   EXPECT_EQ(j["per_address"][1]["error_classes"]["timeout"], 1);
   EXPECT_EQ(j["sent"], 200);
+}
+
+TEST(JsonReport, TlsRunsAddHandshakeLatencyWithTheConnectKeysAndSayWhenInsecure) {
+  Options o;
+  o.target = "localhost:7443";
+  TlsSettings settings;
+  settings.insecure = true;
+  o.tls = TlsClientContext::create(settings);
+  o.proxy = ProxyVersion::kV1;
+  LoadResult r = sample_result(1);
+  r.total.tls_handshake_ns.record(400'000);
+  r.total.errors.add(ErrorClass::kTls);
+  r.total.note_tls_error("certificate verify failed: unable to get local issuer certificate");
+  const json j = json::parse(format_json(o, r));
+  EXPECT_EQ(keys_of(j["tls_handshake_us"]), keys_of(j["connect_us"]));
+  EXPECT_DOUBLE_EQ(j["tls_handshake_us"]["max"].get<double>(), 400.0);
+  EXPECT_EQ(j["tls"], true);
+  EXPECT_EQ(j["tls_insecure"], true);
+  EXPECT_EQ(j["tls_error"], "certificate verify failed: unable to get local issuer certificate");
+  EXPECT_EQ(j["error_classes"]["tls"], 1);
+  EXPECT_EQ(j["proxy_protocol"], "v1");
+
+  const std::string table = format_summary(o, r);
+  EXPECT_NE(table.find("--tls-insecure: TLS certificates are NOT verified"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  tls handshake "), std::string::npos) << table;
+  EXPECT_NE(table.find("tls 1"), std::string::npos) << table;
+  EXPECT_NE(table.find("unable to get local issuer certificate"), std::string::npos) << table;
+  EXPECT_NE(table.find(", TLS, PROXY protocol v1"), std::string::npos) << table;
+}
+
+TEST(JsonReport, PlainRunsCarryNoTlsKeys) {
+  Options o;
+  const json j = json::parse(format_json(o, sample_result(1)));
+  EXPECT_FALSE(j.contains("tls_handshake_us"));
+  EXPECT_FALSE(j.contains("tls_insecure"));
+  EXPECT_FALSE(j.contains("proxy_protocol"));
+  EXPECT_EQ(j["error_classes"]["tls"], 0);
 }
 
 TEST(JsonReport, IsOneLine) {
