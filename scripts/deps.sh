@@ -6,7 +6,8 @@ set -euo pipefail
 
 # iproute2: the admin probe tests read echod's listener drops with `ss -ltm`.
 build_pkgs=(cmake g++ make pkg-config libcpp-httplib-dev nlohmann-json3-dev
-  prometheus-cpp-dev libgtest-dev libcli11-dev libssl-dev openssl curl ca-certificates iproute2)
+  prometheus-cpp-dev libgtest-dev libcli11-dev libssl-dev openssl curl ca-certificates iproute2
+  python3)
 sanitize_pkgs=(clang-14 libclang-rt-14-dev)
 e2e_pkgs=(haproxy prometheus prometheus-blackbox-exporter podman buildah runc catatonit debootstrap
   iproute2 nodejs npm unzip procps python3)
