@@ -11,9 +11,11 @@
 #include "config_store.h"
 #include "connection.h"
 #include "event_loop.h"
+#include "tls_context.h"
 #include "fault.h"
 #include "logger.h"
 #include "timer_heap.h"
+#include "tls_connection.h"
 #include "udp_echo.h"
 #include "worker_stats.h"
 
@@ -31,7 +33,7 @@ struct WorkerShared {
 /// timers that close idle and old connections, and its own counters.
 /// Control methods (bind, start, stop_accepting, close_all, stop) are called from the
 /// controlling thread; they hand work to the loop thread with EventLoop::post().
-class Worker final : private ConnectionContext {
+class Worker final : private ConnectionContext, private TlsConnectionOwner {
  public:
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
@@ -43,6 +45,12 @@ class Worker final : private ConnectionContext {
   /// Opens this worker's TCP listener (and UDP socket when `udp`) on `at`.
   std::optional<std::string> bind(const Endpoint& at, bool udp);
   int listen_fd() const { return listen_fd_; }
+  /// Opens this worker's TLS listener on `at` (before start()).
+  std::optional<std::string> bind_tls(const Endpoint& at);
+  int tls_listen_fd() const { return tls_listen_fd_; }
+  /// The certificate new handshakes get from now on (open connections keep theirs). Any
+  /// thread; returns once the loop thread took it.
+  void set_tls_context(std::shared_ptr<const TlsContext> context);
 
   void start();
   /// Closes the listeners; returns once the loop thread did it.
@@ -64,10 +72,26 @@ class Worker final : private ConnectionContext {
     Worker& worker_;
   };
 
+  class TlsListener final : public Watcher {
+   public:
+    explicit TlsListener(Worker& w) : worker_(w) {}
+    void on_events(std::uint32_t) override { worker_.accept_tls_ready(); }
+
+   private:
+    Worker& worker_;
+  };
+
   void run();
   void accept_ready();
   void admit(int fd);
-  void shed_with_reserve_fd();
+  void accept_tls_ready();
+  /// Makes a TlsConnection of an accepted TLS-listener fd (limits and fault rules applied).
+  /// `source`: the client address for fault rules and logs; null = the socket's peer. The
+  /// PROXY protocol stage calls this once a header is consumed.
+  void admit_tls(int fd, const sockaddr_storage* source);
+  void sweep_tls();
+  void run_tls_deferred();
+  void shed_with_reserve_fd(int listener);
   void pause_accepting();
   void resume_accepting_if_due();
   void close_listeners();
@@ -85,6 +109,10 @@ class Worker final : private ConnectionContext {
   void release(Connection& c, CloseReason reason) override;
   void defer(Connection& c) override;
   void arm_timer(Connection& c, std::int64_t when_ns) override;
+  // TlsConnectionOwner
+  void release_tls(TlsConnection& c, CloseReason reason) override;
+  void defer_tls(TlsConnection& c) override;
+  ssl_ctx_st* tls_context() override;
 
   std::size_t id_;
   WorkerShared& shared_;
@@ -99,6 +127,11 @@ class Worker final : private ConnectionContext {
   std::unique_ptr<char[]> read_buffer_;
   std::vector<Connection*> connections_;
   std::vector<Connection*> deferred_;
+  TlsListener tls_listener_{*this};
+  int tls_listen_fd_ = -1;
+  std::shared_ptr<const TlsContext> tls_context_;  // what new handshakes use
+  std::vector<TlsConnection*> tls_connections_;
+  std::vector<TlsConnection*> tls_deferred_;
   RuntimeSettings settings_;
   FaultRng fault_rng_;
   bool faults_need_peer_ = false;
