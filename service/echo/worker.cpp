@@ -37,6 +37,33 @@ std::int64_t to_ns(Duration d) {
 
 int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
+// Bookkeeping shared by the plain and the TLS connection lists (never per message).
+template <class C>
+void resume_batch(std::vector<C*>& deferred) {
+  std::vector<C*> batch;
+  batch.swap(deferred);
+  for (C* c : batch) c->deferred = false;
+  // Each resume() may close only its own connection, which is no longer in `batch`'s future.
+  for (C* c : batch) c->resume();
+}
+
+template <class C>
+void defer_into(std::vector<C*>& deferred, C& c) {
+  if (c.deferred) return;
+  c.deferred = true;
+  deferred.push_back(&c);
+}
+
+// O(1) removal: the last connection takes the removed one's slot.
+template <class C>
+void unlist(std::vector<C*>& list, std::vector<C*>& deferred, C& c) {
+  C* last = list.back();
+  list[c.index] = last;
+  last->index = c.index;
+  list.pop_back();
+  if (c.deferred) std::erase(deferred, &c);
+}
+
 }  // namespace
 
 Worker::Worker(std::size_t id, WorkerShared& shared)
@@ -301,19 +328,10 @@ void Worker::sweep() {
 }
 
 void Worker::run_deferred() {
-  if (deferred_.empty()) return;
-  std::vector<Connection*> batch;
-  batch.swap(deferred_);
-  for (Connection* c : batch) c->deferred = false;
-  // Each resume() may close only its own connection, which is no longer in `batch`'s future.
-  for (Connection* c : batch) c->resume();
+  if (!deferred_.empty()) resume_batch(deferred_);
 }
 
-void Worker::defer(Connection& c) {
-  if (c.deferred) return;
-  c.deferred = true;
-  deferred_.push_back(&c);
-}
+void Worker::defer(Connection& c) { defer_into(deferred_, c); }
 
 void Worker::release(Connection& c, CloseReason reason) {
   if (shared_.logger.enabled(LogLevel::kDebug)) {
@@ -322,11 +340,7 @@ void Worker::release(Connection& c, CloseReason reason) {
                           {"reason", std::string(kCloseReasonNames[static_cast<std::size_t>(reason)])},
                           {"bytes", c.bytes_echoed()}});
   }
-  Connection* last = connections_.back();
-  connections_[c.index] = last;
-  last->index = c.index;
-  connections_.pop_back();
-  if (c.deferred) std::erase(deferred_, &c);
+  unlist(connections_, deferred_, c);
   if (c.faulted()) [[unlikely]] faulted_.erase(c.fault_serial());
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
@@ -389,10 +403,10 @@ void Worker::admit_tls(int fd, const sockaddr_storage* source) {
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
         stats_.count_close(CloseReason::kFault);
       }
-      ::close(fd);
-      stats_.accepted.add();
+      stats_.accepted.add();  // counted before the client can see the close
       stats_.count_fault(rule->action);
       shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+      ::close(fd);
       return;
     }
   }
@@ -436,18 +450,9 @@ void Worker::sweep_tls() {
   }
 }
 
-void Worker::run_tls_deferred() {
-  std::vector<TlsConnection*> batch;
-  batch.swap(tls_deferred_);
-  for (TlsConnection* c : batch) c->deferred = false;
-  for (TlsConnection* c : batch) c->resume();
-}
+void Worker::run_tls_deferred() { resume_batch(tls_deferred_); }
 
-void Worker::defer_tls(TlsConnection& c) {
-  if (c.deferred) return;
-  c.deferred = true;
-  tls_deferred_.push_back(&c);
-}
+void Worker::defer_tls(TlsConnection& c) { defer_into(tls_deferred_, c); }
 
 void Worker::release_tls(TlsConnection& c, CloseReason reason) {
   if (shared_.logger.enabled(LogLevel::kDebug)) {
@@ -457,11 +462,7 @@ void Worker::release_tls(TlsConnection& c, CloseReason reason) {
                           {"reason", std::string(kCloseReasonNames[static_cast<std::size_t>(reason)])},
                           {"bytes", c.bytes_echoed()}});
   }
-  TlsConnection* last = tls_connections_.back();
-  tls_connections_[c.index] = last;
-  last->index = c.index;
-  tls_connections_.pop_back();
-  if (c.deferred) std::erase(tls_deferred_, &c);
+  unlist(tls_connections_, tls_deferred_, c);
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
 }

@@ -58,17 +58,6 @@ Ending read_to_end(int fd, milliseconds timeout) {
   }
 }
 
-/// The value of one /metrics series (e.g. `echod_faults_injected_total{action="reset"}`), or -1.
-double metric(std::uint16_t admin_port, const std::string& series) {
-  Fd fd = connect_tcp(admin_port);
-  if (!fd) return -1;
-  send_all(fd.get(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  const std::string body = recv_until_eof(fd.get());
-  const auto at = body.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + series.size() + 2));
-}
-
 TEST(FaultInjection, CloseAfterBytesEchoesExactlyThatManyThenFin) {
   EchodProcess echod = with_rules(R"([{"action":"close","after_bytes":10000}])");
   Fd fd = connect_tcp(echod.echo_port());
