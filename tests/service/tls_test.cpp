@@ -66,9 +66,9 @@ class TlsVersions : public Tls, public ::testing::WithParamInterface<std::string
 TEST_P(TlsVersions, PythonClientGetsEveryByteThenCloseNotify) {
   auto echod = start();
   for (const char* mode : {"--close-first", "--close-after"}) {
-    const RunResult r = run_to_exit(
-        "python3", {ECHOD_TLS_CLIENT_PY, std::to_string(echod->tls_port()), files_->cert("ca"),
-                    GetParam(), std::to_string(kMiB), mode});
+    const RunResult r =
+        run_to_exit("python3", {ECHOD_TLS_CLIENT_PY, std::to_string(echod->tls_port()),
+                                files_->cert("ca"), GetParam(), std::to_string(kMiB), mode});
     EXPECT_EQ(r.exit_code, 0) << mode << ": " << r.out << r.err;
     EXPECT_NE(r.out.find("\"version\": \"TLSv" + GetParam() + "\""), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\"echoed\": " + std::to_string(kMiB)), std::string::npos) << r.out;
@@ -90,10 +90,10 @@ TEST_P(TlsVersions, OpensslSClientEchoesOneMebibyteByteExact) {
   std::ofstream(in, std::ios::binary) << payload;
   const std::string flag = GetParam() == "1.2" ? "-tls1_2" : "-tls1_3";
   const RunResult r = run_to_exit(
-      "/bin/sh", {"-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(echod->tls_port()) +
-                            " " + flag + " -quiet -ign_eof -verify_return_error -CAfile " +
-                            files_->cert("ca") + " -verify_hostname localhost < " + in + " > " +
-                            out});
+      "/bin/sh",
+      {"-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(echod->tls_port()) + " " +
+                 flag + " -quiet -ign_eof -verify_return_error -CAfile " + files_->cert("ca") +
+                 " -verify_hostname localhost < " + in + " > " + out});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const std::string got = read_file(out);
   EXPECT_EQ(got.size(), kMiB);
@@ -199,8 +199,9 @@ TEST_F(Tls, HandshakeNotDoneInTimeIsClosedAndCounted) {
   // A finished handshake is not subject to it.
   TlsClient c(echod->tls_port(), trusting());
   ASSERT_TRUE(c.connected());
-  EXPECT_TRUE(wait_until([&] { return count(*echod, "echod_tls_handshake_duration_seconds_count") == 1; },
-                         milliseconds(5000)));
+  EXPECT_TRUE(
+      wait_until([&] { return count(*echod, "echod_tls_handshake_duration_seconds_count") == 1; },
+                 milliseconds(5000)));
   EXPECT_TRUE(c.echoes("still here"));
 }
 
@@ -210,9 +211,11 @@ TEST_F(Tls, HandshakeTimeoutIsRuntimeChangeable) {
   auto echod = start({"--admin-token-file", token_file});
   Fd fd = connect_tcp(echod->admin_port());
   const std::string body = R"({"tls_handshake_timeout":"200ms"})";
-  ASSERT_TRUE(send_all(fd.get(), "PUT /config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\n"
-                                 "Content-Type: application/json\r\nConnection: close\r\n"
-                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(send_all(fd.get(),
+                       "PUT /config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\n"
+                       "Content-Type: application/json\r\nConnection: close\r\n"
+                       "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
   const std::string reply = recv_until_eof(fd.get());
   ASSERT_NE(reply.find(" 200 "), std::string::npos) << reply;
   EXPECT_NE(reply.find("200ms"), std::string::npos) << reply;
@@ -260,8 +263,9 @@ TEST_F(Tls, SecretUpdateReachesNewHandshakesWhileOpenConnectionsKeepEchoing) {
 
   secret.publish("v2", files_->cert("server-next"), files_->key("server-next"));
   // Polled once a second: each attempt is a fresh handshake.
-  EXPECT_TRUE(wait_until([&] { return TlsClient(echod.tls_port(), trusting()).peer_serial() == 1002; },
-                         milliseconds(10'000), milliseconds(100)));
+  EXPECT_TRUE(
+      wait_until([&] { return TlsClient(echod.tls_port(), trusting()).peer_serial() == 1002; },
+                 milliseconds(10'000), milliseconds(100)));
   EXPECT_TRUE(open.echoes("after the swap"));
   EXPECT_EQ(open.peer_serial(), 1001);
   EXPECT_EQ(count(echod, R"(echod_tls_reloads_total{result="success"})"), 1);
@@ -284,9 +288,9 @@ TEST_F(Tls, BadNewFilesKeepTheServedCertificateAndCountAFailure) {
   // The key of another certificate: the pair does not match.
   own.write("leaf.key", read_file(own.key("other")));
   echod.signal(SIGHUP);
-  EXPECT_TRUE(wait_until(
-      [&] { return count(echod, R"(echod_tls_reloads_total{result="failure"})") >= 1; },
-      milliseconds(10'000)));
+  EXPECT_TRUE(
+      wait_until([&] { return count(echod, R"(echod_tls_reloads_total{result="failure"})") >= 1; },
+                 milliseconds(10'000)));
   EXPECT_EQ(count(echod, R"(echod_tls_reloads_total{result="success"})"), 0);
   EXPECT_EQ(TlsClient(echod.tls_port(), o).peer_serial(), 4001);
   EXPECT_TRUE(open.echoes("still served"));
@@ -298,9 +302,9 @@ TEST_F(Tls, BadNewFilesKeepTheServedCertificateAndCountAFailure) {
   // Garbage in the certificate: also refused whole.
   own.write("leaf.pem", "not a certificate\n");
   echod.signal(SIGHUP);
-  EXPECT_TRUE(wait_until(
-      [&] { return count(echod, R"(echod_tls_reloads_total{result="failure"})") >= 2; },
-      milliseconds(10'000)));
+  EXPECT_TRUE(
+      wait_until([&] { return count(echod, R"(echod_tls_reloads_total{result="failure"})") >= 2; },
+                 milliseconds(10'000)));
   EXPECT_EQ(TlsClient(echod.tls_port(), o).peer_serial(), 4001);
 }
 
@@ -362,7 +366,11 @@ TEST_F(Tls, MaxConnectionsCountsTlsAndPlainTogether) {
   EXPECT_TRUE(wait_for_eof(plain.get()));
   TlsClient second(echod->tls_port(), trusting());
   EXPECT_FALSE(second.connected());
-  EXPECT_TRUE(wait_until([&] { return count(*echod, R"(echod_connections_rejected_total{reason="max_connections"})") == 2; }, milliseconds(5000)));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return count(*echod, R"(echod_connections_rejected_total{reason="max_connections"})") == 2;
+      },
+      milliseconds(5000)));
   EXPECT_TRUE(first.echoes("the one"));
 }
 
@@ -389,7 +397,9 @@ TEST_F(Tls, FaultRulesForTcpLeaveTlsAloneAndTlsRulesApplyAtAccept) {
   auto refusing = start({"--faults", R"([{"name":"sick","action":"refuse","listener":"tls"}])"});
   TlsClient refused(refusing->tls_port(), trusting());
   EXPECT_FALSE(refused.connected());
-  EXPECT_TRUE(wait_until([&] { return count(*refusing, R"(echod_faults_injected_total{action="refuse"})") == 1; }, milliseconds(5000)));
+  EXPECT_TRUE(wait_until(
+      [&] { return count(*refusing, R"(echod_faults_injected_total{action="refuse"})") == 1; },
+      milliseconds(5000)));
   Fd still_plain = connect_tcp(refusing->echo_port());
   ASSERT_TRUE(send_all(still_plain.get(), "plain"));
   EXPECT_EQ(recv_exact(still_plain.get(), 5), "plain");
@@ -397,12 +407,15 @@ TEST_F(Tls, FaultRulesForTcpLeaveTlsAloneAndTlsRulesApplyAtAccept) {
   auto resetting = start({"--faults", R"([{"name":"rst","action":"reset","listener":"any"}])"});
   TlsClient reset(resetting->tls_port(), trusting());
   EXPECT_FALSE(reset.connected());
-  EXPECT_TRUE(wait_until([&] { return count(*resetting, R"(echod_faults_injected_total{action="reset"})") == 1; }, milliseconds(5000)));
+  EXPECT_TRUE(wait_until(
+      [&] { return count(*resetting, R"(echod_faults_injected_total{action="reset"})") == 1; },
+      milliseconds(5000)));
 }
 
 TEST(TlsConfig, FaultRulesOnTlsBeyondAcceptAreRefused) {
-  const RunResult r = run_echod(
-      {"--check-config", "--faults", R"([{"name":"d","action":"delay","delay":"1s","listener":"tls"}])"});
+  const RunResult r =
+      run_echod({"--check-config", "--faults",
+                 R"([{"name":"d","action":"delay","delay":"1s","listener":"tls"}])"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("listener"), std::string::npos) << r.err;
 }
@@ -439,10 +452,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadTls{"NoCert", {"--tls-listen", "127.0.0.1:0", "--tls-key", "{KEY}"}, "tls_cert"},
         BadTls{"NoKey", {"--tls-listen", "127.0.0.1:0", "--tls-cert", "{CERT}"}, "tls_key"},
         BadTls{"MissingCert",
-               {"--tls-listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "{KEY}"},
+               {"--tls-listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key",
+                "{KEY}"},
                "tls_cert"},
         BadTls{"MissingKey",
-               {"--tls-listen", "127.0.0.1:0", "--tls-cert", "{CERT}", "--tls-key", "/nonexistent/key.pem"},
+               {"--tls-listen", "127.0.0.1:0", "--tls-cert", "{CERT}", "--tls-key",
+                "/nonexistent/key.pem"},
                "tls_key"},
         BadTls{"KeyOfAnotherCert",
                {"--tls-listen", "127.0.0.1:0", "--tls-cert", "{CERT}", "--tls-key", "{OTHERKEY}"},
@@ -462,7 +477,8 @@ INSTANTIATE_TEST_SUITE_P(
                {"--tls-listen", "127.0.0.1:0", "--tls-cert", "{CERT}", "--tls-key", "{KEY}",
                 "--tls-min-version", "1.1"},
                "tls_min_version"},
-        BadTls{"ListenAddress", {"--tls-listen", "nowhere", "--tls-cert", "{CERT}", "--tls-key", "{KEY}"},
+        BadTls{"ListenAddress",
+               {"--tls-listen", "nowhere", "--tls-cert", "{CERT}", "--tls-key", "{KEY}"},
                "tls_listen"}),
     [](const auto& p) { return p.param.name; });
 

@@ -49,18 +49,20 @@ TlsFiles::~TlsFiles() { std::filesystem::remove_all(dir_); }
 void TlsFiles::run(const std::string& command) const {
   const std::string full = "cd '" + dir_ + "' && { " + command + "; } >/dev/null 2>openssl.err";
   if (std::system(full.c_str()) != 0) {
-    throw std::runtime_error("openssl failed: " + command + ": " + read_file(dir_ + "/openssl.err"));
+    throw std::runtime_error("openssl failed: " + command + ": " +
+                             read_file(dir_ + "/openssl.err"));
   }
 }
 
 void TlsFiles::make_ca(const std::string& name) {
   run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
-      " -subj '/CN=" + name + "' -keyout " + name + ".key -out " + name + ".pem"
+      " -subj '/CN=" +
+      name + "' -keyout " + name + ".key -out " + name +
+      ".pem"
       " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
 }
 
-void TlsFiles::make_leaf(const std::string& name, const std::string& ca, long serial,
-                         bool client) {
+void TlsFiles::make_leaf(const std::string& name, const std::string& ca, long serial, bool client) {
   const std::string ext = name + ".ext";
   write(ext, std::string("basicConstraints=CA:FALSE\n") +
                  (client ? "extendedKeyUsage=clientAuth\n"
@@ -69,8 +71,8 @@ void TlsFiles::make_leaf(const std::string& name, const std::string& ca, long se
   run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" +
       (client ? name : std::string("localhost")) + "' -keyout " + name + ".key -out " + name +
       ".csr && openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " + ca +
-      ".key -set_serial " + std::to_string(serial) + " -days 30 -extfile " + ext + " -out " +
-      name + ".pem");
+      ".key -set_serial " + std::to_string(serial) + " -days 30 -extfile " + ext + " -out " + name +
+      ".pem");
 }
 
 void TlsFiles::write(const std::string& file, const std::string& text) const {

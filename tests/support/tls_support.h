@@ -27,8 +27,7 @@ class TlsFiles {
   /// A self-signed CA: NAME.pem, NAME.key.
   void make_ca(const std::string& name);
   /// A leaf for CN=localhost (SAN DNS:localhost, IP:127.0.0.1) signed by `ca`, with `serial`.
-  void make_leaf(const std::string& name, const std::string& ca, long serial,
-                 bool client = false);
+  void make_leaf(const std::string& name, const std::string& ca, long serial, bool client = false);
   /// dir/NAME.pem and dir/NAME.key.
   std::string cert(const std::string& name) const { return dir_ + "/" + name + ".pem"; }
   std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
@@ -52,10 +51,10 @@ std::string read_file(const std::string& path);
 
 /// How a TlsClient connects.
 struct TlsClientOptions {
-  std::string ca_file;       // verify the server against it (empty: do not verify)
-  std::string cert_file;     // client certificate (mTLS); empty: none
+  std::string ca_file;    // verify the server against it (empty: do not verify)
+  std::string cert_file;  // client certificate (mTLS); empty: none
   std::string key_file;
-  int version = 0;           // 12 or 13 pins the version; 0 = whatever both agree on
+  int version = 0;  // 12 or 13 pins the version; 0 = whatever both agree on
 };
 
 /// A blocking TLS client over loopback. Not thread-safe.
@@ -81,7 +80,8 @@ class TlsClient {
   /// `*blocked` when it must be retried later with the same bytes.
   bool try_send(const std::string& data, bool* blocked);
   /// Reads until `n` plaintext bytes, close_notify/EOF, an error or `timeout`.
-  std::string recv_exact(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::string recv_exact(std::size_t n,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
   /// Sends `msg` and expects exactly it back.
   bool echoes(const std::string& msg);
   /// Sends close_notify now (the write side is closed, reading goes on).
