@@ -31,6 +31,24 @@ std::string last_openssl_error() {
 
 }  // namespace
 
+std::string client_hello() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, in, out);  // the SSL owns both
+  SSL_set_connect_state(ssl);
+  SSL_do_handshake(ssl);  // writes the ClientHello, then wants the ServerHello
+  std::string hello;
+  char buf[4096];
+  for (int n; (n = BIO_read(out, buf, sizeof buf)) > 0;)
+    hello.append(buf, static_cast<std::size_t>(n));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return hello;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;

@@ -46,6 +46,10 @@ class TlsFiles {
   std::string dir_;
 };
 
+/// A real TLS ClientHello as a client sends it first (SNI localhost, TLS 1.2-1.3), for
+/// tests that stop a handshake halfway.
+std::string client_hello();
+
 /// The whole content of a file ("" when unreadable).
 std::string read_file(const std::string& path);
 
