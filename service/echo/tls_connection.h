@@ -24,8 +24,8 @@ struct TlsConnectionOwner {
   virtual void release_tls(TlsConnection& c, CloseReason reason) = 0;
   /// It used its per-turn share of reads; call resume() at the next turn.
   virtual void defer_tls(TlsConnection& c) = 0;
-  /// The context new handshakes use now (the latest certificate); never null while the
-  /// worker has a TLS listener.
+  /// The context new handshakes use now (the latest certificate); null = none yet (the
+  /// handshake fails).
   virtual ssl_ctx_st* tls_context() = 0;
 
  protected:

@@ -126,7 +126,7 @@ void Worker::set_tls_context(std::shared_ptr<const TlsContext> context) {
   run_on_loop([this, &context] { tls_context_ = std::move(context); });
 }
 
-ssl_ctx_st* Worker::tls_context() { return tls_context_->native(); }
+ssl_ctx_st* Worker::tls_context() { return tls_context_ ? tls_context_->native() : nullptr; }
 
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
