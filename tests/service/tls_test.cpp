@@ -131,6 +131,12 @@ TEST_F(Tls, PlainListenerKeepsEchoingBesideTheTlsOne) {
   EXPECT_EQ(recv_exact(plain.get(), 12), "in the clear");
   EXPECT_EQ(count(*echod, R"(echod_received_bytes_total{protocol="tls"})"), 8);
   EXPECT_EQ(count(*echod, R"(echod_received_bytes_total{protocol="tcp"})"), 12);
+  Fd admin = connect_tcp(echod->admin_port());
+  ASSERT_TRUE(send_all(admin.get(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string landing = recv_until_eof(admin.get());
+  EXPECT_NE(landing.find("\"tls_address\":\"127.0.0.1:" + std::to_string(echod->tls_port()) + "\""),
+            std::string::npos)
+      << landing;
 }
 
 TEST_F(Tls, PlainBytesOnTheTlsPortFailTheHandshake) {
