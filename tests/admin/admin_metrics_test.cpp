@@ -177,8 +177,16 @@ TEST(AdminMetrics, EveryKnownLabelValueIsExportedFromTheStart) {
 }
 
 TEST(AdminMetrics, PromtoolFindsNothingToComplainAbout) {
-  EchodProcess echod({"--udp"});
+  TlsFiles tls;  // every family, the TLS ones with samples in them
+  tls.make_ca("ca");
+  tls.make_leaf("server", "ca", 1);
+  std::vector<std::string> args = tls.listener_args();
+  args.push_back("--udp");
+  EchodProcess echod(args);
   echo_once(echod.echo_port(), 1234, 99);
+  TlsClientOptions trusting;
+  trusting.ca_file = tls.cert("ca");
+  EXPECT_TRUE(TlsClient(echod.tls_port(), trusting).echoes("tls"));
   const std::string m = scrape(echod.admin_port());
   const auto [code, out] = promtool_check(m);
   ASSERT_NE(code, 127) << "promtool not found: run scripts/deps.sh e2e";
