@@ -354,7 +354,7 @@ TEST_F(Tls, SlowReaderHoldsAtMostMaxPendingBytesOfPlaintext) {
   EXPECT_TRUE(back == stream.substr(0, back.size()));
 }
 
-TEST_F(Tls, IdleTimeoutAndLifetimeApplyAfterTheHandshake) {
+TEST_F(Tls, IdleTimeoutAppliesAfterTheHandshakeWithCloseNotify) {
   auto echod = start({"--idle-timeout", "300ms"});
   TlsClient c(echod->tls_port(), trusting());
   ASSERT_TRUE(c.connected());
@@ -362,6 +362,17 @@ TEST_F(Tls, IdleTimeoutAndLifetimeApplyAfterTheHandshake) {
   const TlsClient::Ending end = c.read_to_end();
   EXPECT_TRUE(end.close_notify);
   EXPECT_EQ(count(*echod, R"(echod_connections_closed_total{reason="idle_timeout"})"), 1);
+}
+
+TEST_F(Tls, LifetimeEndsABusyConnectionWithCloseNotify) {
+  auto echod = start({"--max-connection-lifetime", "300ms"});
+  TlsClient c(echod->tls_port(), trusting());
+  ASSERT_TRUE(c.connected());
+  EXPECT_TRUE(c.echoes("busy"));
+  const TlsClient::Ending end = c.read_to_end();
+  EXPECT_TRUE(end.close_notify);
+  EXPECT_TRUE(end.eof_after);
+  EXPECT_EQ(count(*echod, R"(echod_connections_closed_total{reason="lifetime"})"), 1);
 }
 
 TEST_F(Tls, MaxConnectionsCountsTlsAndPlainTogether) {
