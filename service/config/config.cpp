@@ -120,6 +120,17 @@ Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::stri
           [get](const Config& c) { return json(get(c)); }};
 }
 
+// A file path taken as given (read later, by whoever needs the file); "" = none.
+Setting path_setting(SettingInfo info, std::string Config::*member) {
+  return string_setting(
+      info,
+      [member](Config& c, std::string_view t) -> Reason {
+        c.*member = std::string(t);
+        return std::nullopt;
+      },
+      [member](const Config& c) { return c.*member; });
+}
+
 Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set,
                      std::function<bool(const Config&)> get) {
   return {info,
@@ -268,29 +279,17 @@ const std::vector<Setting>& settings() {
                      [](const Config& c) {
                        return c.tls_listen ? c.tls_listen->to_string() : std::string();
                      }),
-      string_setting({"tls_cert", "--tls-cert", "ECHOD_TLS_CERT",
-                      "PEM certificate chain of the TLS listener (re-read on SIGHUP and when "
-                      "it changes on disk)",
-                      false},
-                     [](Config& c, std::string_view t) -> Reason {
-                       c.tls_cert_file = std::string(t);
-                       return std::nullopt;
-                     },
-                     [](const Config& c) { return c.tls_cert_file; }),
-      string_setting({"tls_key", "--tls-key", "ECHOD_TLS_KEY",
-                      "PEM private key of the TLS certificate (re-read with it)", false},
-                     [](Config& c, std::string_view t) -> Reason {
-                       c.tls_key_file = std::string(t);
-                       return std::nullopt;
-                     },
-                     [](const Config& c) { return c.tls_key_file; }),
-      string_setting({"tls_client_ca", "--tls-client-ca", "ECHOD_TLS_CLIENT_CA",
-                      "require TLS client certificates signed by this PEM CA (mTLS)", false},
-                     [](Config& c, std::string_view t) -> Reason {
-                       c.tls_client_ca_file = std::string(t);
-                       return std::nullopt;
-                     },
-                     [](const Config& c) { return c.tls_client_ca_file; }),
+      path_setting({"tls_cert", "--tls-cert", "ECHOD_TLS_CERT",
+                    "PEM certificate chain of the TLS listener (re-read on SIGHUP and when it "
+                    "changes on disk)",
+                    false},
+                   &Config::tls_cert_file),
+      path_setting({"tls_key", "--tls-key", "ECHOD_TLS_KEY",
+                    "PEM private key of the TLS certificate (re-read with it)", false},
+                   &Config::tls_key_file),
+      path_setting({"tls_client_ca", "--tls-client-ca", "ECHOD_TLS_CLIENT_CA",
+                    "require TLS client certificates signed by this PEM CA (mTLS)", false},
+                   &Config::tls_client_ca_file),
       string_setting({"tls_min_version", "--tls-min-version", "ECHOD_TLS_MIN_VERSION",
                       "lowest TLS version accepted: 1.2|1.3", false},
                      [](Config& c, std::string_view t) -> Reason {
