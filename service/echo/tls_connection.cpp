@@ -44,13 +44,25 @@ void TlsConnection::on_events(std::uint32_t events) {
     close_socket(is_peer_gone(err) || err == 0 ? CloseReason::kClient : CloseReason::kError);
     return;
   }
-  step();
+  step(events);
 }
 
-void TlsConnection::step() {
+void TlsConnection::step(std::uint32_t events) {
   switch (state_) {
     case State::kAwaitHello:
-      if (!await_hello()) return;
+      switch (await_hello()) {
+        case Hello::kClosed:
+          return;
+        case Hello::kIncomplete:
+          // The peer ended its half before a whole ClientHello: no handshake can follow.
+          if (events & (EPOLLRDHUP | EPOLLHUP)) {
+            ctx_.stats->tls_handshakes_failure.add();
+            close_socket(CloseReason::kClient);
+          }
+          return;
+        case Hello::kReady:
+          break;
+      }
       [[fallthrough]];
     case State::kHandshake:
       if (!handshake()) return;
@@ -63,48 +75,48 @@ void TlsConnection::step() {
 
 // Peeks, never reads: the ClientHello stays in the kernel until all of its record is there,
 // then OpenSSL reads it in one go. Until then this connection owns no SSL and no buffer.
-bool TlsConnection::await_hello() {
+TlsConnection::Hello TlsConnection::await_hello() {
   unsigned char header[kRecordHeader];
   const ssize_t n = net::recv_raw(fd_, header, sizeof header, MSG_PEEK);
   if (n == 0) {
     // Connected and closed without a byte (a TCP health check): no handshake was tried.
     close_socket(CloseReason::kClient);
-    return false;
+    return Hello::kClosed;
   }
   if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return false;
+    if (errno == EAGAIN || errno == EINTR) return Hello::kIncomplete;
     close_socket(is_peer_gone(errno) ? CloseReason::kClient : CloseReason::kError);
-    return false;
+    return Hello::kClosed;
   }
   if (header[0] != kHandshakeRecord) {  // plain text on the TLS port, or garbage
     ctx_.stats->tls_handshakes_failure.add();
     close_socket(CloseReason::kError);
-    return false;
+    return Hello::kClosed;
   }
-  if (static_cast<std::size_t>(n) < kRecordHeader) return false;
+  if (static_cast<std::size_t>(n) < kRecordHeader) return Hello::kIncomplete;
   const std::size_t record = (std::size_t{header[3]} << 8) | header[4];
   if (record == 0 || record > kMaxHelloRecord) {
     ctx_.stats->tls_handshakes_failure.add();
     close_socket(CloseReason::kError);
-    return false;
+    return Hello::kClosed;
   }
   int queued = 0;
   if (::ioctl(fd_, FIONREAD, &queued) != 0 ||
       static_cast<std::size_t>(queued) < kRecordHeader + record) {
-    return false;  // the rest raises a new edge
+    return Hello::kIncomplete;  // the rest raises a new edge
   }
   ssl_ = SSL_new(owner_.tls_context());
   if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) {
     ERR_clear_error();
     ctx_.stats->tls_handshakes_failure.add();
     close_socket(CloseReason::kError);
-    return false;
+    return Hello::kClosed;
   }
   // A FIN without close_notify ends the stream like close_notify does: an echo client that
   // half-closes still gets every byte back (SPEC "close_notify (or FIN)").
   SSL_set_options(ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
   state_ = State::kHandshake;
-  return true;
+  return Hello::kReady;
 }
 
 bool TlsConnection::handshake() {

@@ -52,7 +52,7 @@ class TlsConnection final : public Watcher {
 
   void on_events(std::uint32_t events) override;
   /// Runs the state machine again after defer_tls().
-  void resume() { step(); }
+  void resume() { step(0); }
 
   int fd() const { return fd_; }
   bool handshaking() const { return state_ != State::kEcho && state_ != State::kClosing; }
@@ -80,9 +80,12 @@ class TlsConnection final : public Watcher {
     kClosing,     // peer closed (or a limit hit): pending flushed, then close_notify, close
   };
 
-  void step();
-  bool await_hello();  // true: the SSL exists and the handshake may start
-  bool handshake();    // true: done (and counted)
+  // Does what the state allows; `events` as epoll reported them (0 after defer_tls()).
+  void step(std::uint32_t events);
+  enum class Hello { kIncomplete, kReady, kClosed };
+  // kReady: the SSL exists and the handshake may start; kClosed: `this` is gone.
+  Hello await_hello();
+  bool handshake();  // true: done (and counted)
   void echo();
   enum class FlushResult { kDrained, kBlocked, kClosed };
   FlushResult flush();

@@ -211,6 +211,18 @@ TEST_F(Tls, HandshakeNotDoneInTimeIsClosedAndCounted) {
   EXPECT_TRUE(c.echoes("still here"));
 }
 
+TEST_F(Tls, HalfAClientHelloThenFinIsAFailureAtOnce) {
+  auto echod = start({"--tls-handshake-timeout", "10m"});
+  Fd fd = connect_tcp(echod->tls_port());
+  ASSERT_TRUE(send_all(fd.get(), client_hello().substr(0, 20)));
+  ::shutdown(fd.get(), SHUT_WR);
+  EXPECT_TRUE(wait_for_eof(fd.get()));
+  EXPECT_TRUE(wait_until(
+      [&] { return count(*echod, R"(echod_tls_handshakes_total{result="failure"})") == 1; },
+      milliseconds(5000)));
+  EXPECT_EQ(count(*echod, "echod_connections_active"), 0);
+}
+
 TEST_F(Tls, HandshakeTimeoutIsRuntimeChangeable) {
   const std::string token_file = files_->dir() + "/token";
   files_->write("token", "secret\n");
