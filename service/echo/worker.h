@@ -85,9 +85,11 @@ class Worker final : private ConnectionContext, private TlsConnectionOwner {
   void accept_ready();
   void admit(int fd);
   void accept_tls_ready();
-  /// Makes a TlsConnection of an accepted TLS-listener fd (limits and fault rules applied).
-  /// `source`: the client address for fault rules and logs; null = the socket's peer. The
-  /// PROXY protocol stage calls this once a header is consumed.
+  /// Makes a TlsConnection of an accepted TLS-listener fd: takes a max-connections slot
+  /// (like admit()), applies the fault rules, registers it. `source`: the client address for
+  /// fault rules and logs; null = the socket's peer. The PROXY protocol stage calls this once
+  /// a header is consumed: the fd must then stand at the first TLS byte, with nothing of the
+  /// ClientHello read into user space (the TLS side peeks it from the kernel).
   void admit_tls(int fd, const sockaddr_storage* source);
   void sweep_tls();
   void run_tls_deferred();
