@@ -240,6 +240,7 @@ struct AdminServer::Impl {
                 {"revision", kRevision},
                 {"echo_address", echo.bound_address()},
                 {"admin_address", front.bound_address()},
+                {"tls_address", echo.tls_bound_address()},  // "" without --tls-listen
                 {"instance",
                  {{"pod", identity.pod},
                   {"namespace", identity.pod_namespace},

@@ -33,7 +33,6 @@ constexpr std::size_t kRejectReasons = static_cast<std::size_t>(RejectReason::kC
 constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::kCount);
 constexpr std::size_t kFaultActions = static_cast<std::size_t>(FaultAction::kCount);
 constexpr std::size_t kProxyHeaderResults = static_cast<std::size_t>(ProxyHeaderResult::kCount);
-constexpr std::size_t kBuckets = DurationHistogram::kBoundsSeconds.size() + 1;  // + the +Inf
 
 /// One row of ECHOD_WORKER_COUNTERS: where the counter lives and how it is exported.
 struct CounterRow {
@@ -56,8 +55,6 @@ struct Totals {
   std::array<std::uint64_t, kCloseReasons> closed{};
   std::array<std::uint64_t, kFaultActions> faults{};
   std::array<std::uint64_t, kProxyHeaderResults> proxy_headers{};
-  std::array<std::uint64_t, kBuckets> duration_buckets{};  // not cumulative
-  double duration_sum_seconds = 0;
 };
 
 Totals sum_workers(const EchoServer& echo) {
@@ -73,10 +70,6 @@ Totals sum_workers(const EchoServer& echo) {
     for (std::size_t i = 0; i < kProxyHeaderResults; ++i) {
       t.proxy_headers[i] += s.proxy_headers[i].get();
     }
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      t.duration_buckets[i] += s.connection_duration.bucket(i);
-    }
-    t.duration_sum_seconds += s.connection_duration.sum_seconds();
   }
   return t;
 }
@@ -119,25 +112,52 @@ MetricFamily labelled_counter(std::string name, std::string help, std::string la
   return f;
 }
 
-MetricFamily duration_histogram(const Totals& t) {
-  MetricFamily f = family("echod_connection_duration_seconds",
-                          "How long TCP connections stayed open, recorded when they closed.",
-                          MetricType::Histogram);
+/// One histogram family: the `member` histogram of every worker added together.
+template <const auto& Bounds>
+MetricFamily histogram(const EchoServer& echo, SecondsHistogram<Bounds> WorkerStats::*member,
+                       std::string name, std::string help) {
+  constexpr std::size_t kBuckets = Bounds.size() + 1;  // + the +Inf
+  std::array<std::uint64_t, kBuckets> buckets{};       // not cumulative
+  double sum_seconds = 0;
+  for (std::size_t w = 0; w < echo.worker_count(); ++w) {
+    const auto& h = echo.worker_stats(w).*member;
+    for (std::size_t i = 0; i < kBuckets; ++i) buckets[i] += h.bucket(i);
+    sum_seconds += h.sum_seconds();
+  }
+  MetricFamily f = family(std::move(name), std::move(help), MetricType::Histogram);
   ClientMetric m;
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
-    cumulative += t.duration_buckets[i];
+    cumulative += buckets[i];
     ClientMetric::Bucket b;
     b.cumulative_count = cumulative;
-    b.upper_bound = i < DurationHistogram::kBoundsSeconds.size()
-                        ? DurationHistogram::kBoundsSeconds[i]
-                        : std::numeric_limits<double>::infinity();
+    b.upper_bound = i < Bounds.size() ? Bounds[i] : std::numeric_limits<double>::infinity();
     m.histogram.bucket.push_back(b);
   }
   m.histogram.sample_count = cumulative;
-  m.histogram.sample_sum = t.duration_sum_seconds;
+  m.histogram.sample_sum = sum_seconds;
   f.metric.push_back(std::move(m));
   return f;
+}
+
+/// TLS families the worker counters do not cover: reloads (done by the daemon) and the
+/// served certificate's expiry (only while a TLS listener serves one).
+void append_tls(const EchoServer& echo, std::vector<MetricFamily>& out) {
+  out.push_back(histogram(echo, &WorkerStats::tls_handshake_duration,
+                          "echod_tls_handshake_duration_seconds",
+                          "Time from TCP accept to a finished TLS handshake."));
+  const EchoServer::TlsStatus tls = echo.tls_status();
+  constexpr std::array<std::string_view, 2> kResults{"success", "failure"};
+  out.push_back(labelled_counter(
+      "echod_tls_reloads_total",
+      "TLS certificate reloads (SIGHUP, files changed on disk), by result; a failure keeps "
+      "the certificate served before.",
+      "result", kResults, std::array<std::uint64_t, 2>{tls.reload_successes, tls.reload_failures}));
+  if (tls.enabled) {
+    out.push_back(single("echod_tls_certificate_expiry_timestamp_seconds",
+                         "notAfter of the certificate the TLS listener serves, as Unix time.",
+                         MetricType::Gauge, tls.leaf_not_after_unix));
+  }
 }
 
 /// The families built from ECHOD_WORKER_COUNTERS: adjacent rows of one name are one family.
@@ -224,7 +244,10 @@ std::vector<MetricFamily> MetricsExporter::Impl::collect() const {
   out.push_back(labelled_counter("echod_connections_closed_total",
                                  "TCP connections closed, by reason.", "reason", kCloseReasonNames,
                                  t.closed));
-  out.push_back(duration_histogram(t));
+  out.push_back(histogram(echo, &WorkerStats::connection_duration,
+                          "echod_connection_duration_seconds",
+                          "How long TCP connections stayed open, recorded when they closed."));
+  append_tls(echo, out);
   out.push_back(labelled_counter(
       "echod_faults_injected_total",
       "Faults injected by fault rules, by action: delay, bandwidth and corrupt per connection "

@@ -1,10 +1,13 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -140,6 +143,17 @@ Setting string_setting(SettingInfo info, std::function<Reason(Config&, std::stri
             return set(c, j.get<std::string>());
           },
           [get](const Config& c) { return json(get(c)); }};
+}
+
+// A file path taken as given (read later, by whoever needs the file); "" = none.
+Setting path_setting(SettingInfo info, std::string Config::*member) {
+  return string_setting(
+      info,
+      [member](Config& c, std::string_view t) -> Reason {
+        c.*member = std::string(t);
+        return std::nullopt;
+      },
+      [member](const Config& c) { return c.*member; });
 }
 
 Setting bool_setting(SettingInfo info, std::function<void(Config&, bool)> set,
@@ -340,6 +354,55 @@ const std::vector<Setting>& settings() {
               [](Config& c, std::string_view t) { return set_faults(c, t); },
               [](Config& c, const json& j) { return set_faults(c, j.dump()); },
               [](const Config& c) { return json::parse(fault_rules_to_json(c.runtime.faults)); }},
+      string_setting({"tls_listen", "--tls-listen", "ECHOD_TLS_LISTEN",
+                      "TLS echo port address [HOST]:PORT; unset = no TLS listener", false},
+                     [](Config& c, std::string_view t) -> Reason {
+                       if (t.empty()) {
+                         c.tls_listen.reset();
+                         return std::nullopt;
+                       }
+                       Endpoint ep;
+                       if (auto r = set_endpoint(ep, t)) return r;
+                       c.tls_listen = ep;
+                       return std::nullopt;
+                     },
+                     [](const Config& c) {
+                       return c.tls_listen ? c.tls_listen->to_string() : std::string();
+                     }),
+      path_setting({"tls_cert", "--tls-cert", "ECHOD_TLS_CERT",
+                    "PEM certificate chain of the TLS listener (re-read on SIGHUP and when it "
+                    "changes on disk)",
+                    false},
+                   &Config::tls_cert_file),
+      path_setting({"tls_key", "--tls-key", "ECHOD_TLS_KEY",
+                    "PEM private key of the TLS certificate (re-read with it)", false},
+                   &Config::tls_key_file),
+      path_setting({"tls_client_ca", "--tls-client-ca", "ECHOD_TLS_CLIENT_CA",
+                    "require TLS client certificates signed by this PEM CA (mTLS)", false},
+                   &Config::tls_client_ca_file),
+      string_setting({"tls_min_version", "--tls-min-version", "ECHOD_TLS_MIN_VERSION",
+                      "lowest TLS version accepted: 1.2|1.3", false},
+                     [](Config& c, std::string_view t) -> Reason {
+                       if (t == "1.2") {
+                         c.tls_min_version = 12;
+                       } else if (t == "1.3") {
+                         c.tls_min_version = 13;
+                       } else {
+                         return "expected 1.2 or 1.3, got \"" + std::string(t) + "\"";
+                       }
+                       return std::nullopt;
+                     },
+                     [](const Config& c) {
+                       return std::string(c.tls_min_version == 13 ? "1.3" : "1.2");
+                     }),
+      duration_setting({"tls_handshake_timeout", "--tls-handshake-timeout",
+                        "ECHOD_TLS_HANDSHAKE_TIMEOUT",
+                        "close a TLS connection whose handshake is not done this long after "
+                        "accept; 0 = never",
+                        true},
+                       kMaxShutdownPhase,
+                       [](Config& c, Duration d) { c.runtime.tls_handshake_timeout = d; },
+                       [](const Config& c) { return c.runtime.tls_handshake_timeout; }),
       string_setting({"admin_token_file", "--admin-token-file", "ECHOD_ADMIN_TOKEN_FILE",
                       "file holding the bearer token for PUT /config (env ECHOD_ADMIN_TOKEN "
                       "holds the token itself)",
@@ -472,7 +535,23 @@ std::optional<ConfigError> apply_json(Config& config, std::string_view json_text
 }
 
 std::optional<ConfigError> validate(const Config& config) {
-  (void)config;
+  if (!config.tls_listen) return std::nullopt;
+  const auto readable = [](std::string_view key, const std::string& path) -> std::optional<ConfigError> {
+    if (::access(path.c_str(), R_OK) == 0) return std::nullopt;
+    return ConfigError{"config", std::string(key),
+                       "cannot read " + path + ": " + std::strerror(errno)};
+  };
+  if (config.tls_cert_file.empty()) {
+    return ConfigError{"config", "tls_cert", "needed with tls_listen (PEM certificate chain)"};
+  }
+  if (config.tls_key_file.empty()) {
+    return ConfigError{"config", "tls_key", "needed with tls_listen (PEM private key)"};
+  }
+  if (auto e = readable("tls_cert", config.tls_cert_file)) return e;
+  if (auto e = readable("tls_key", config.tls_key_file)) return e;
+  if (!config.tls_client_ca_file.empty()) {
+    if (auto e = readable("tls_client_ca", config.tls_client_ca_file)) return e;
+  }
   return std::nullopt;
 }
 

@@ -45,6 +45,7 @@ struct RuntimeSettings {
   // (empty = any source) and how long the whole header may take to arrive.
   std::vector<Cidr> proxy_protocol_trusted;
   Duration proxy_protocol_timeout = std::chrono::seconds(3);
+  Duration tls_handshake_timeout = std::chrono::seconds(10);  // 0 = never
   bool operator==(const RuntimeSettings&) const = default;
 };
 
@@ -59,6 +60,11 @@ struct Config {
   LogFormat log_format = LogFormat::kJson;
   std::string admin_token_file;
   std::string admin_token;  // secret: never logged, never served, never in to_json()
+  std::optional<Endpoint> tls_listen;  // none: no TLS listener
+  std::string tls_cert_file;           // PEM chain, leaf first (reloaded on SIGHUP / change)
+  std::string tls_key_file;
+  std::string tls_client_ca_file;      // empty: no client certificates (no mTLS)
+  int tls_min_version = 12;            // 12 = TLS 1.2, 13 = TLS 1.3
   RuntimeSettings runtime;
   bool operator==(const Config&) const = default;
 };
@@ -103,8 +109,8 @@ enum class JsonScope {
 std::optional<ConfigError> apply_json(Config& config, std::string_view json_text,
                                       JsonScope scope, const std::string& source);
 
-/// Cross-setting checks that no single value can make (none today beyond per-value ranges,
-/// kept as the one place to add them).
+/// Cross-setting checks that no single value can make: a TLS listener needs a certificate
+/// and a key, and the TLS files must be readable (TlsContext::load checks the rest).
 std::optional<ConfigError> validate(const Config& config);
 
 /// The effective config as a JSON object with file keys, which can be loaded back as a

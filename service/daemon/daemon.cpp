@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -15,6 +17,7 @@
 #include "lifecycle.h"
 #include "logger.h"
 #include "runtime_update.h"
+#include "tls_context.h"
 #include "version.h"
 
 namespace echod {
@@ -77,6 +80,46 @@ void reload(ConfigStore& store, Logger& logger, const std::vector<std::string>& 
   store.record_reload(true, unix_now());
 }
 
+TlsSettings tls_settings(const Config& config) {
+  return {config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file,
+          config.tls_min_version};
+}
+
+/// The TLS listener's certificate after start: re-read on SIGHUP and when the files change
+/// on disk (polled once a second by the control loop). A new certificate reaches new
+/// handshakes; a bad one is refused whole and the served one stays.
+class TlsReloader {
+ public:
+  TlsReloader(const TlsSettings& settings, EchoServer& echo, Logger& logger)
+      : settings_(settings), watch_(settings), echo_(echo), logger_(logger) {}
+
+  void poll() {
+    if (watch_.changed()) reload("file change");
+  }
+  void reload(std::string_view origin) {
+    watch_.changed();  // what is loaded now is the baseline for the next poll
+    auto loaded = TlsContext::load(settings_);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      echo_.record_tls_reload(false);
+      logger_.error("tls reload rejected, serving the previous certificate",
+                    {{"origin", std::string(origin)}, {"error", *error}});
+      return;
+    }
+    auto context = std::get<std::shared_ptr<const TlsContext>>(std::move(loaded));
+    const double not_after = context->leaf_not_after_unix();
+    echo_.set_tls_context(std::move(context));
+    echo_.record_tls_reload(true);
+    logger_.info("tls certificate reloaded",
+                 {{"origin", std::string(origin)}, {"not_after_unix", not_after}});
+  }
+
+ private:
+  TlsSettings settings_;
+  TlsFileWatch watch_;
+  EchoServer& echo_;
+  Logger& logger_;
+};
+
 /// A second SIGTERM/SIGINT during shutdown ends the process at once.
 [[noreturn]] void exit_now(Logger& logger, int sig) {
   logger.warn("second signal during shutdown: exiting now", {{"signal", std::int64_t{sig}}});
@@ -102,10 +145,26 @@ int run_daemon(const Config& config, const std::vector<std::string>& args,
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Bad TLS files are bad config: one line naming the setting, exit 2, nothing started.
+  std::shared_ptr<const TlsContext> tls_context;
+  if (config.tls_listen) {
+    auto loaded = TlsContext::load(tls_settings(config));
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "echod: config: setting %s\n", error->c_str());
+      return 2;
+    }
+    tls_context = std::get<std::shared_ptr<const TlsContext>>(std::move(loaded));
+  }
+
   ConfigStore store(config);
   store.mark_loaded(unix_now());
   Lifecycle lifecycle;
   EchoServer echo(config, store, logger);
+  std::unique_ptr<TlsReloader> tls_reloader;
+  if (tls_context) {
+    echo.set_tls_context(std::move(tls_context));
+    tls_reloader = std::make_unique<TlsReloader>(tls_settings(config), echo, logger);
+  }
   if (auto err = echo.bind()) {
     logger.error("cannot bind echo port",
                  {{"address", config.listen.to_string()}, {"error", *err}});
@@ -123,17 +182,23 @@ int run_daemon(const Config& config, const std::vector<std::string>& args,
   logger.info("echod started", {{"version", std::string(kVersion)},
                                 {"echo_address", echo.bound_address()},
                                 {"admin_address", admin.bound_address()},
+                                {"tls_address", echo.tls_bound_address()},
                                 {"udp", config.udp},
                                 {"proxy_protocol", std::string(to_string(config.proxy_protocol))},
                                 {"workers", std::uint64_t{echo.worker_count()}}});
 
   int stop_signal = 0;
   while (stop_signal == 0) {
-    const int sig = *wait_for_signal(std::nullopt);
-    if (sig == SIGHUP) {
+    // With TLS on, the loop also wakes once a second to look at the certificate files.
+    const auto sig = wait_for_signal(
+        tls_reloader ? std::optional(Clock::now() + std::chrono::seconds(1)) : std::nullopt);
+    if (!sig) {
+      tls_reloader->poll();
+    } else if (*sig == SIGHUP) {
       reload(store, logger, args, env);
+      if (tls_reloader) tls_reloader->reload("SIGHUP");
     } else {
-      stop_signal = sig;
+      stop_signal = *sig;
     }
   }
 

@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "socket_ops.h"
+#include "tls_context.h"
 #include "worker.h"
 
 namespace echod {
@@ -14,10 +16,12 @@ namespace echod {
 struct EchoServer::Shared {
   Config config;
   WorkerShared workers;
+  mutable std::mutex tls_mutex;  // guards the TLS status below (rare: reloads, scrapes)
+  EchoServer::TlsStatus tls;
 };
 
 EchoServer::EchoServer(const Config& config, ConfigStore& store, Logger& logger)
-    : shared_(new Shared{config, WorkerShared{store, logger, {}, config.proxy_protocol}}),
+    : shared_(new Shared{config, WorkerShared{store, logger, {}, config.proxy_protocol}, {}, {}}),
       logger_(logger) {
   const unsigned n = config.workers > 0 ? config.workers : available_cpus();
   for (unsigned i = 0; i < n; ++i) {
@@ -35,7 +39,46 @@ std::optional<std::string> EchoServer::bind() {
     // Port 0: the first worker's listener picks the port, the others join it.
     at.port = net::local_port(w->listen_fd());
   }
+  if (shared_->config.tls_listen) return bind_tls(*shared_->config.tls_listen);
   return std::nullopt;
+}
+
+std::optional<std::string> EchoServer::bind_tls(Endpoint at) {
+  if (auto busy = net::check_port_free(at)) return "tls_listen: " + *busy;
+  for (auto& w : workers_) {
+    if (auto err = w->bind_tls(at)) return "tls_listen: " + *err;
+    at.port = net::local_port(w->tls_listen_fd());
+  }
+  return std::nullopt;
+}
+
+std::string EchoServer::tls_bound_address() const {
+  if (workers_.empty() || workers_.front()->tls_listen_fd() < 0) return {};
+  return net::local_address(workers_.front()->tls_listen_fd());
+}
+
+std::uint16_t EchoServer::tls_port() const {
+  if (workers_.empty() || workers_.front()->tls_listen_fd() < 0) return 0;
+  return net::local_port(workers_.front()->tls_listen_fd());
+}
+
+void EchoServer::set_tls_context(std::shared_ptr<const TlsContext> context) {
+  {
+    std::lock_guard lock(shared_->tls_mutex);
+    shared_->tls.enabled = context != nullptr;
+    shared_->tls.leaf_not_after_unix = context ? context->leaf_not_after_unix() : 0;
+  }
+  for (auto& w : workers_) w->set_tls_context(context);
+}
+
+void EchoServer::record_tls_reload(bool ok) {
+  std::lock_guard lock(shared_->tls_mutex);
+  ++(ok ? shared_->tls.reload_successes : shared_->tls.reload_failures);
+}
+
+EchoServer::TlsStatus EchoServer::tls_status() const {
+  std::lock_guard lock(shared_->tls_mutex);
+  return shared_->tls;
 }
 
 std::string EchoServer::bound_address() const {

@@ -14,6 +14,7 @@
 namespace echod {
 
 class Worker;
+class TlsContext;
 
 /// The echo port: N workers, each a thread with its own epoll loop, its own SO_REUSEPORT
 /// listener (and UDP socket with --udp), and the connections it accepted.
@@ -34,6 +35,23 @@ class EchoServer {
   /// The TCP (and UDP) address actually bound, e.g. "[::]:7007" or "127.0.0.1:40211".
   std::string bound_address() const;
   std::uint16_t port() const;
+  /// The TLS listener's bound address; empty without --tls-listen.
+  std::string tls_bound_address() const;
+  std::uint16_t tls_port() const;
+
+  /// Serves `context` to new TLS handshakes from now on (start, SIGHUP, file change); open
+  /// connections keep the certificate they were accepted with. Controlling thread.
+  void set_tls_context(std::shared_ptr<const TlsContext> context);
+  /// Counts a certificate reload (the failures kept the old certificate).
+  void record_tls_reload(bool ok);
+  /// For /metrics: any thread.
+  struct TlsStatus {
+    bool enabled = false;  // a TLS listener serves a certificate
+    std::uint64_t reload_successes = 0;
+    std::uint64_t reload_failures = 0;
+    double leaf_not_after_unix = 0;
+  };
+  TlsStatus tls_status() const;
 
   void start();
   /// Drain phase: every worker closes its listeners; open connections keep echoing.
@@ -51,6 +69,7 @@ class EchoServer {
   std::int64_t active_connections() const;
 
  private:
+  std::optional<std::string> bind_tls(Endpoint at);
   struct Shared;
   std::unique_ptr<Shared> shared_;
   std::vector<std::unique_ptr<Worker>> workers_;

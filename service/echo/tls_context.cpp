@@ -73,6 +73,13 @@ std::variant<std::shared_ptr<const TlsContext>, std::string> TlsContext::load(
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION);
+  // Resumption by stateless tickets only: the internal session cache would take a lock
+  // shared by every worker on each handshake and hold up to 20,480 sessions. The session id
+  // context lets a client with a certificate resume under mTLS (without it OpenSSL fails
+  // such a resumption).
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  static constexpr unsigned char kSessionContext[] = "echod";
+  SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), s.cert_file.c_str()) != 1) {
     return "tls_cert: " + s.cert_file + " holds no usable PEM certificate chain: " +
            openssl_reason();

@@ -37,6 +37,35 @@ std::int64_t to_ns(Duration d) {
 
 int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
+// Bookkeeping shared by the plain and the TLS connection lists (never per message).
+// `batch` is the caller's working vector: swapped back and forth with `deferred`, both keep
+// their capacity, so a turn with deferred connections allocates nothing.
+template <class C>
+void resume_batch(std::vector<C*>& deferred, std::vector<C*>& batch) {
+  batch.swap(deferred);
+  for (C* c : batch) c->deferred = false;
+  // Each resume() may close only its own connection, which is no longer in `batch`'s future.
+  for (C* c : batch) c->resume();
+  batch.clear();
+}
+
+template <class C>
+void defer_into(std::vector<C*>& deferred, C& c) {
+  if (c.deferred) return;
+  c.deferred = true;
+  deferred.push_back(&c);
+}
+
+// O(1) removal: the last connection takes the removed one's slot.
+template <class C>
+void unlist(std::vector<C*>& list, std::vector<C*>& deferred, C& c) {
+  C* last = list.back();
+  list[c.index] = last;
+  last->index = c.index;
+  list.pop_back();
+  if (c.deferred) std::erase(deferred, &c);
+}
+
 }  // namespace
 
 Worker::Worker(std::size_t id, WorkerShared& shared)
@@ -60,7 +89,9 @@ Worker::Worker(std::size_t id, WorkerShared& shared)
 Worker::~Worker() {
   stop();
   for (Connection* c : connections_) delete c;  // process exit: nothing left to count
+  for (TlsConnection* c : tls_connections_) delete c;
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (tls_listen_fd_ >= 0) ::close(tls_listen_fd_);
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
@@ -81,6 +112,24 @@ std::optional<std::string> Worker::bind(const Endpoint& at, bool udp) {
   return std::nullopt;
 }
 
+std::optional<std::string> Worker::bind_tls(const Endpoint& at) {
+  std::string error;
+  tls_listen_fd_ = net::listen_tcp(at, &error);
+  if (tls_listen_fd_ < 0) return error;
+  if (!loop_.add(tls_listen_fd_, EPOLLIN, &tls_listener_)) {
+    return "epoll_ctl: " + std::string(std::strerror(errno));
+  }
+  refresh_settings();  // the sweep now also watches handshake deadlines
+  return std::nullopt;
+}
+
+void Worker::set_tls_context(std::shared_ptr<const TlsContext> context) {
+  // Taken at a loop turn through post(): the echo path never reads a shared slot.
+  run_on_loop([this, &context] { tls_context_ = std::move(context); });
+}
+
+ssl_ctx_st* Worker::tls_context() { return tls_context_ ? tls_context_->native() : nullptr; }
+
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
@@ -93,6 +142,7 @@ void Worker::run() {
     if (shared_.store.version() != settings_version_) refresh_settings();
     loop_.dispatch(ready);
     run_deferred();
+    if (!tls_deferred_.empty()) run_tls_deferred();
     if (!timers_.empty()) run_timers();
     if (!preambles_.empty()) [[unlikely]] expire_preambles();
     if (accepting_paused_) resume_accepting_if_due();
@@ -101,7 +151,7 @@ void Worker::run() {
 }
 
 int Worker::wait_timeout_ms() const {
-  if (!deferred_.empty()) return 0;
+  if (!deferred_.empty() || !tls_deferred_.empty()) return 0;
   std::int64_t until = next_sweep_ns_ - steady_now_ns();
   if (accepting_paused_) until = std::min(until, resume_accepting_ns_ - now_ns);
   if (!timers_.empty()) until = std::min(until, timers_.next_ns() - steady_now_ns());
@@ -117,7 +167,7 @@ void Worker::accept_ready() {
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      admit(fd);
+      admit(fd, FaultListener::kTcp);
       continue;
     }
     switch (errno) {
@@ -128,7 +178,7 @@ void Worker::accept_ready() {
         continue;
       case EMFILE:
       case ENFILE:
-        shed_with_reserve_fd();
+        shed_with_reserve_fd(listen_fd_);
         return;
       default:
         stats_.count_reject(RejectReason::kAcceptError);
@@ -139,7 +189,7 @@ void Worker::accept_ready() {
   }
 }
 
-void Worker::admit(int fd) {
+void Worker::admit(int fd, FaultListener listener) {
   const std::int64_t active =
       shared_.active_connections.fetch_add(1, std::memory_order_relaxed) + 1;
   if (static_cast<std::uint64_t>(active) > settings_.max_connections) {
@@ -151,7 +201,11 @@ void Worker::admit(int fd) {
   }
   // One predictable branch per connection, none per message: off, nothing else runs.
   if (shared_.proxy_protocol != ProxyProtocolMode::kOff) [[unlikely]] {
-    start_preamble(fd);
+    start_preamble(fd, listener);
+    return;
+  }
+  if (listener == FaultListener::kTls) {
+    open_tls_connection(fd, nullptr, false);
     return;
   }
   open_connection(fd, nullptr, false);
@@ -201,7 +255,7 @@ void Worker::open_connection(int fd, const sockaddr_storage* source, bool regist
   }
 }
 
-void Worker::start_preamble(int fd) {
+void Worker::start_preamble(int fd, FaultListener listener) {
   // Trust is decided by who connected (the balancer), before a byte is read.
   if (!settings_.proxy_protocol_trusted.empty()) {
     sockaddr_storage peer{};
@@ -224,7 +278,7 @@ void Worker::start_preamble(int fd) {
     }
   }
   ProxyPreamble& p = preambles_.emplace_back(static_cast<ProxyPreambleOwner&>(*this), fd,
-                                               FaultListener::kTcp, now_ns);
+                                               listener, now_ns);
   p.position = std::prev(preambles_.end());
   if (!loop_.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, &p)) {
     preambles_.erase(p.position);  // closes fd
@@ -256,8 +310,16 @@ void Worker::on_preamble_ready(ProxyPreamble& p, bool hangup) {
                             : header.version == 1 ? ProxyHeaderResult::kV1
                                                   : ProxyHeaderResult::kV2);
   const int fd = p.release_fd();
+  const FaultListener listener = p.listener();
   preambles_.erase(p.position);
-  open_connection(fd, header.local ? nullptr : &header.source, true);
+  // TLS: the ClientHello follows the header, untouched in the kernel (only the header's
+  // bytes were taken), which is where the TLS connection expects to find it.
+  const sockaddr_storage* source = header.local ? nullptr : &header.source;
+  if (listener == FaultListener::kTls) {
+    open_tls_connection(fd, source, true);
+  } else {
+    open_connection(fd, source, true);
+  }
 }
 
 // Every preamble that does not become a connection is one rejected connection; the header
@@ -281,11 +343,11 @@ void Worker::expire_preambles() {
 // triggered listener spin; instead spend the reserve descriptor to accept and close it at
 // once (the client sees a clean close, not a hang), and if even that fails, take the
 // listener out of epoll for a moment. Existing connections are served throughout.
-void Worker::shed_with_reserve_fd() {
+void Worker::shed_with_reserve_fd(int listener) {
   if (reserve_fd_ >= 0) {
     ::close(reserve_fd_);
     reserve_fd_ = -1;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
       ::close(fd);
       stats_.count_reject(RejectReason::kFdLimit);
@@ -297,8 +359,9 @@ void Worker::shed_with_reserve_fd() {
 }
 
 void Worker::pause_accepting() {
-  if (accepting_paused_ || listen_fd_ < 0) return;
-  loop_.remove(listen_fd_);
+  if (accepting_paused_ || (listen_fd_ < 0 && tls_listen_fd_ < 0)) return;
+  if (listen_fd_ >= 0) loop_.remove(listen_fd_);
+  if (tls_listen_fd_ >= 0) loop_.remove(tls_listen_fd_);
   accepting_paused_ = true;
   resume_accepting_ns_ = now_ns + kAcceptBackoffNs;
   shared_.logger.warn("out of file descriptors: pausing accept",
@@ -310,6 +373,7 @@ void Worker::resume_accepting_if_due() {
   if (reserve_fd_ < 0) reserve_fd_ = open_reserve_fd();
   accepting_paused_ = false;
   if (listen_fd_ >= 0) loop_.add(listen_fd_, EPOLLIN, &listener_);
+  if (tls_listen_fd_ >= 0) loop_.add(tls_listen_fd_, EPOLLIN, &tls_listener_);
 }
 
 std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, const sockaddr_storage* source,
@@ -355,6 +419,9 @@ void Worker::refresh_settings() {
   for (Duration d : {settings_.idle_timeout, settings_.max_connection_lifetime}) {
     if (d.count() > 0) interval = std::min(interval, to_ns(d) / 4);
   }
+  if (tls_listen_fd_ >= 0 && settings_.tls_handshake_timeout.count() > 0) {
+    interval = std::min(interval, to_ns(settings_.tls_handshake_timeout) / 4);
+  }
   sweep_interval_ns_ = std::max(interval, kMinSweepNs);
   next_sweep_ns_ = std::min(next_sweep_ns_ == 0 ? now_ns + sweep_interval_ns_ : next_sweep_ns_,
                             now_ns + sweep_interval_ns_);
@@ -364,6 +431,7 @@ void Worker::sweep() {
   next_sweep_ns_ = now_ns + sweep_interval_ns_;
   const std::int64_t idle = to_ns(settings_.idle_timeout);
   const std::int64_t lifetime = to_ns(settings_.max_connection_lifetime);
+  if (!tls_connections_.empty()) sweep_tls();
   if (idle == 0 && lifetime == 0) return;
   // Backwards: closing swaps the last connection into the closed one's slot.
   for (std::size_t i = connections_.size(); i-- > 0;) {
@@ -377,20 +445,10 @@ void Worker::sweep() {
 }
 
 void Worker::run_deferred() {
-  if (deferred_.empty()) return;
-  // Two vectors swapped back and forth keep their capacity: no allocation per turn.
-  deferred_batch_.swap(deferred_);
-  for (Connection* c : deferred_batch_) c->deferred = false;
-  // Each resume() may close only its own connection, which is no longer in the batch's future.
-  for (Connection* c : deferred_batch_) c->resume();
-  deferred_batch_.clear();
+  if (!deferred_.empty()) resume_batch(deferred_, deferred_batch_);
 }
 
-void Worker::defer(Connection& c) {
-  if (c.deferred) return;
-  c.deferred = true;
-  deferred_.push_back(&c);
-}
+void Worker::defer(Connection& c) { defer_into(deferred_, c); }
 
 void Worker::release(Connection& c, CloseReason reason) {
   if (shared_.logger.enabled(LogLevel::kDebug)) {
@@ -399,12 +457,124 @@ void Worker::release(Connection& c, CloseReason reason) {
                           {"reason", std::string(kCloseReasonNames[static_cast<std::size_t>(reason)])},
                           {"bytes", c.bytes_echoed()}});
   }
-  Connection* last = connections_.back();
-  connections_[c.index] = last;
-  last->index = c.index;
-  connections_.pop_back();
-  if (c.deferred) std::erase(deferred_, &c);
+  unlist(connections_, deferred_, c);
   if (c.faulted()) [[unlikely]] faulted_.erase(c.fault_serial());
+  shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+  delete &c;
+}
+
+void Worker::accept_tls_ready() {
+  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+    const int fd = ::accept4(tls_listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      admit(fd, FaultListener::kTls);
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+        return;
+      case EINTR:
+      case ECONNABORTED:
+        continue;
+      case EMFILE:
+      case ENFILE:
+        shed_with_reserve_fd(tls_listen_fd_);
+        return;
+      default:
+        stats_.count_reject(RejectReason::kAcceptError);
+        shared_.logger.warn("accept failed", {{"worker", std::uint64_t{id_}},
+                                              {"listener", std::string("tls")},
+                                              {"error", std::string(std::strerror(errno))}});
+        return;
+    }
+  }
+}
+
+void Worker::open_tls_connection(int fd, const sockaddr_storage* source, bool registered) {
+  if (!settings_.faults.rules.empty()) [[unlikely]] {
+    // TLS takes rules at accept only: refuse, and reset at accept (the validator refuses
+    // other actions on listener "tls"; "any" rules of other kinds leave TLS alone).
+    sockaddr_storage peer{};
+    if (source == nullptr && faults_need_peer_) {
+      socklen_t len = sizeof peer;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) source = &peer;
+    }
+    const FaultRule* rule =
+        choose_fault_rule(settings_.faults, FaultListener::kTls, source, fault_rng_);
+    const bool at_accept =
+        rule != nullptr &&
+        (rule->action == FaultAction::kRefuse ||
+         (rule->action == FaultAction::kReset && rule->after_bytes.value_or(0) == 0 &&
+          rule->after.value_or(Duration{0}).count() == 0));
+    if (at_accept) {
+      if (rule->action == FaultAction::kReset) {
+        const linger abort{1, 0};  // close() sends RST
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        stats_.count_close(CloseReason::kFault);
+      }
+      stats_.accepted.add();  // counted before the client can see the close
+      stats_.count_fault(rule->action);
+      shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+      ::close(fd);
+      return;
+    }
+  }
+  auto* c = new TlsConnection(*this, *this, fd);
+  constexpr std::uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  if (!(registered ? loop_.modify(fd, kEvents, c) : loop_.add(fd, kEvents, c))) {
+    delete c;  // closes fd
+    shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    stats_.count_reject(RejectReason::kAcceptError);
+    return;
+  }
+  c->index = tls_connections_.size();
+  tls_connections_.push_back(c);
+  stats_.accepted.add();
+  if (shared_.logger.enabled(LogLevel::kDebug)) {
+    if (source != nullptr) {  // the client a PROXY header named
+      const net::PeerAddress client = net::peer_address(*source);
+      shared_.logger.debug("connection opened",
+                           {{"worker", std::uint64_t{id_}}, {"fd", std::int64_t{fd}},
+                            {"listener", std::string("tls")}, {"client", client.ip},
+                            {"client_port", std::int64_t{client.port}}});
+    } else {
+      shared_.logger.debug("connection opened", {{"worker", std::uint64_t{id_}},
+                                                 {"fd", std::int64_t{fd}},
+                                                 {"listener", std::string("tls")}});
+    }
+  }
+}
+
+void Worker::sweep_tls() {
+  const std::int64_t handshake = to_ns(settings_.tls_handshake_timeout);
+  const std::int64_t idle = to_ns(settings_.idle_timeout);
+  const std::int64_t lifetime = to_ns(settings_.max_connection_lifetime);
+  // Backwards: closing swaps the last connection into the closed one's slot.
+  for (std::size_t i = tls_connections_.size(); i-- > 0;) {
+    TlsConnection* c = tls_connections_[i];
+    if (handshake > 0 && c->handshaking() && now_ns - c->opened_ns() >= handshake) {
+      c->close_handshake_timeout();
+    } else if (lifetime > 0 && now_ns - c->opened_ns() >= lifetime) {
+      c->close(CloseReason::kLifetime);
+    } else if (idle > 0 && now_ns - c->last_active_ns() >= idle) {
+      c->close(CloseReason::kIdleTimeout);
+    }
+  }
+}
+
+void Worker::run_tls_deferred() { resume_batch(tls_deferred_, tls_deferred_batch_); }
+
+void Worker::defer_tls(TlsConnection& c) { defer_into(tls_deferred_, c); }
+
+void Worker::release_tls(TlsConnection& c, CloseReason reason) {
+  if (shared_.logger.enabled(LogLevel::kDebug)) {
+    shared_.logger.debug("connection closed",
+                         {{"worker", std::uint64_t{id_}},
+                          {"listener", std::string("tls")},
+                          {"reason", std::string(kCloseReasonNames[static_cast<std::size_t>(reason)])},
+                          {"bytes", c.bytes_echoed()}});
+  }
+  unlist(tls_connections_, tls_deferred_, c);
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
 }
@@ -418,6 +588,11 @@ void Worker::close_listeners() {
   if (udp_) {
     loop_.remove(udp_->fd());
     udp_.reset();
+  }
+  if (tls_listen_fd_ >= 0) {
+    if (!accepting_paused_) loop_.remove(tls_listen_fd_);
+    ::close(tls_listen_fd_);
+    tls_listen_fd_ = -1;
   }
 }
 
@@ -446,6 +621,9 @@ void Worker::close_all() {
     while (!preambles_.empty()) drop_preamble(preambles_.front());
     for (std::size_t i = connections_.size(); i-- > 0;) {
       connections_[i]->flush_and_close(CloseReason::kShutdown);
+    }
+    for (std::size_t i = tls_connections_.size(); i-- > 0;) {
+      tls_connections_[i]->flush_and_close(CloseReason::kShutdown);
     }
   });
 }

@@ -12,10 +12,12 @@
 #include "config_store.h"
 #include "connection.h"
 #include "event_loop.h"
+#include "tls_context.h"
 #include "fault.h"
 #include "logger.h"
 #include "proxy_preamble.h"
 #include "timer_heap.h"
+#include "tls_connection.h"
 #include "udp_echo.h"
 #include "worker_stats.h"
 
@@ -35,7 +37,9 @@ struct WorkerShared {
 /// timers that close idle and old connections, and its own counters.
 /// Control methods (bind, start, stop_accepting, close_all, stop) are called from the
 /// controlling thread; they hand work to the loop thread with EventLoop::post().
-class Worker final : private ConnectionContext, private ProxyPreambleOwner {
+class Worker final : private ConnectionContext,
+                     private ProxyPreambleOwner,
+                     private TlsConnectionOwner {
  public:
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
@@ -47,6 +51,12 @@ class Worker final : private ConnectionContext, private ProxyPreambleOwner {
   /// Opens this worker's TCP listener (and UDP socket when `udp`) on `at`.
   std::optional<std::string> bind(const Endpoint& at, bool udp);
   int listen_fd() const { return listen_fd_; }
+  /// Opens this worker's TLS listener on `at` (before start()).
+  std::optional<std::string> bind_tls(const Endpoint& at);
+  int tls_listen_fd() const { return tls_listen_fd_; }
+  /// The certificate new handshakes get from now on (open connections keep theirs). Any
+  /// thread; returns once the loop thread took it.
+  void set_tls_context(std::shared_ptr<const TlsContext> context);
 
   void start();
   /// Closes the listeners; returns once the loop thread did it.
@@ -68,19 +78,39 @@ class Worker final : private ConnectionContext, private ProxyPreambleOwner {
     Worker& worker_;
   };
 
+  class TlsListener final : public Watcher {
+   public:
+    explicit TlsListener(Worker& w) : worker_(w) {}
+    void on_events(std::uint32_t) override { worker_.accept_tls_ready(); }
+
+   private:
+    Worker& worker_;
+  };
+
   void run();
   void accept_ready();
-  void admit(int fd);
+  // Takes a max-connections slot for an accepted descriptor (plain or TLS listener), then
+  // hands it to the PROXY header stage when that is on, else straight to its connection.
+  void admit(int fd, FaultListener listener);
   // Turns an accepted (and counted) descriptor into an echo connection. `source`: the client
   // address a PROXY header named (null: the socket's peer). `registered`: the descriptor is
   // already in epoll (it waited for its header there).
   void open_connection(int fd, const sockaddr_storage* source, bool registered);
   // The PROXY protocol stage (only with --proxy-protocol on).
-  void start_preamble(int fd);
+  void start_preamble(int fd, FaultListener listener);
   void on_preamble_ready(ProxyPreamble& p, bool hangup) override;
   void drop_preamble(ProxyPreamble& p);
   void expire_preambles();
-  void shed_with_reserve_fd();
+  void accept_tls_ready();
+  /// Makes a TlsConnection of an accepted TLS-listener fd whose max-connections slot admit()
+  /// took: applies the fault rules, registers it. `source`: the client address for fault
+  /// rules and logs (a PROXY header's); null = the socket's peer. `registered`: the fd waited
+  /// for its PROXY header in epoll. The fd stands at the first TLS byte, with nothing of the
+  /// ClientHello read into user space (the TLS side peeks it from the kernel).
+  void open_tls_connection(int fd, const sockaddr_storage* source, bool registered);
+  void sweep_tls();
+  void run_tls_deferred();
+  void shed_with_reserve_fd(int listener);
   void pause_accepting();
   void resume_accepting_if_due();
   void close_listeners();
@@ -98,6 +128,10 @@ class Worker final : private ConnectionContext, private ProxyPreambleOwner {
   void release(Connection& c, CloseReason reason) override;
   void defer(Connection& c) override;
   void arm_timer(Connection& c, std::int64_t when_ns) override;
+  // TlsConnectionOwner
+  void release_tls(TlsConnection& c, CloseReason reason) override;
+  void defer_tls(TlsConnection& c) override;
+  ssl_ctx_st* tls_context() override;
 
   std::size_t id_;
   WorkerShared& shared_;
@@ -114,6 +148,12 @@ class Worker final : private ConnectionContext, private ProxyPreambleOwner {
   std::vector<Connection*> deferred_;
   std::vector<Connection*> deferred_batch_;  // run_deferred()'s working copy
   std::list<ProxyPreamble> preambles_;  // in accept order, so the oldest times out first
+  TlsListener tls_listener_{*this};
+  int tls_listen_fd_ = -1;
+  std::shared_ptr<const TlsContext> tls_context_;  // what new handshakes use
+  std::vector<TlsConnection*> tls_connections_;
+  std::vector<TlsConnection*> tls_deferred_;
+  std::vector<TlsConnection*> tls_deferred_batch_;  // run_tls_deferred()'s working copy
   RuntimeSettings settings_;
   FaultRng fault_rng_;
   bool faults_need_peer_ = false;

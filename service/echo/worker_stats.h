@@ -62,11 +62,18 @@ enum class ProxyHeaderResult : std::size_t {
 constexpr std::array<std::string_view, static_cast<std::size_t>(ProxyHeaderResult::kCount)>
     kProxyHeaderResultNames{"v1", "v2", "local", "invalid", "timeout", "untrusted"};
 
-/// Connection-duration histogram, recorded once per closed connection.
-class DurationHistogram {
+inline constexpr std::array<double, 12> kConnectionDurationBounds{
+    0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+// A handshake takes a round trip or two plus a signature: loopback ~1 ms, WAN tens of ms.
+inline constexpr std::array<double, 10> kTlsHandshakeBounds{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10};
+
+/// A histogram of seconds with fixed bounds, recorded by one worker (per closed connection,
+/// per finished handshake: never per message).
+template <const auto& Bounds>
+class SecondsHistogram {
  public:
-  static constexpr std::array<double, 12> kBoundsSeconds{
-      0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+  static constexpr const auto& kBoundsSeconds = Bounds;
 
   void observe(std::chrono::microseconds d) {
     const double s = static_cast<double>(d.count()) / 1e6;
@@ -83,6 +90,8 @@ class DurationHistogram {
   std::array<LocalCounter, kBoundsSeconds.size() + 1> buckets_{};
   LocalCounter sum_us_;
 };
+using DurationHistogram = SecondsHistogram<kConnectionDurationBounds>;
+using TlsHandshakeHistogram = SecondsHistogram<kTlsHandshakeBounds>;
 
 // The plain per-worker counters, each named once. One row per series:
 //   X(member, metric family, label name, label value, help)
@@ -94,15 +103,22 @@ class DurationHistogram {
   X(tcp_received_bytes, "echod_received_bytes_total", "protocol", "tcp",                      \
     "Bytes received, by protocol.")                                                            \
   X(udp_received_bytes, "echod_received_bytes_total", "protocol", "udp", "")                  \
+  X(tls_received_bytes, "echod_received_bytes_total", "protocol", "tls", "")                  \
   X(tcp_sent_bytes, "echod_sent_bytes_total", "protocol", "tcp",                              \
     "Bytes echoed back, by protocol.")                                                         \
   X(udp_sent_bytes, "echod_sent_bytes_total", "protocol", "udp", "")                          \
+  X(tls_sent_bytes, "echod_sent_bytes_total", "protocol", "tls", "")                          \
   X(udp_datagrams, "echod_udp_datagrams_total", "", "", "UDP datagrams echoed.")               \
   X(udp_dropped_privileged, "echod_udp_dropped_total", "reason", "privileged_source_port",     \
     "UDP datagrams dropped without an answer, by reason (source ports below 1024 could be "    \
     "another echo service: answering would start a loop).")                                    \
   X(backpressure_pauses, "echod_backpressure_pauses_total", "", "",                           \
-    "Times a connection stopped reading because its peer did not read.")
+    "Times a connection stopped reading because its peer did not read.")                      \
+  X(tls_handshakes_success, "echod_tls_handshakes_total", "result", "success",                \
+    "TLS handshakes on the TLS echo listener, by result (timeout: not done within "           \
+    "tls-handshake-timeout).")                                                                 \
+  X(tls_handshakes_failure, "echod_tls_handshakes_total", "result", "failure", "")            \
+  X(tls_handshakes_timeout, "echod_tls_handshakes_total", "result", "timeout", "")
 
 /// Everything one worker counts. Cache-line aligned so workers never share a line.
 struct alignas(64) WorkerStats {
@@ -114,6 +130,7 @@ struct alignas(64) WorkerStats {
   std::array<LocalCounter, static_cast<std::size_t>(FaultAction::kCount)> faults_injected{};
   std::array<LocalCounter, static_cast<std::size_t>(ProxyHeaderResult::kCount)> proxy_headers{};
   DurationHistogram connection_duration;
+  TlsHandshakeHistogram tls_handshake_duration;
   /// steady_clock nanoseconds of the loop's last turn; /livez compares it with now.
   std::atomic<std::int64_t> heartbeat_ns{0};
 

@@ -16,6 +16,7 @@
 
 #include "admin_client.h"
 #include "echod_process.h"
+#include "tls_support.h"
 #include "net_helpers.h"
 
 namespace echod::test {
@@ -176,8 +177,16 @@ TEST(AdminMetrics, EveryKnownLabelValueIsExportedFromTheStart) {
 }
 
 TEST(AdminMetrics, PromtoolFindsNothingToComplainAbout) {
-  EchodProcess echod({"--udp"});
+  TlsFiles tls;  // every family, the TLS ones with samples in them
+  tls.make_ca("ca");
+  tls.make_leaf("server", "ca", 1);
+  std::vector<std::string> args = tls.listener_args();
+  args.push_back("--udp");
+  EchodProcess echod(args);
   echo_once(echod.echo_port(), 1234, 99);
+  TlsClientOptions trusting;
+  trusting.ca_file = tls.cert("ca");
+  EXPECT_TRUE(TlsClient(echod.tls_port(), trusting).echoes("tls"));
   const std::string m = scrape(echod.admin_port());
   const auto [code, out] = promtool_check(m);
   ASSERT_NE(code, 127) << "promtool not found: run scripts/deps.sh e2e";
@@ -186,7 +195,11 @@ TEST(AdminMetrics, PromtoolFindsNothingToComplainAbout) {
 }
 
 TEST(AdminMetrics, FamilyNamesMatchTheGoldenList) {
-  EchodProcess echod;
+  // With a TLS listener: the certificate expiry gauge is served only while one serves.
+  TlsFiles tls;
+  tls.make_ca("ca");
+  tls.make_leaf("server", "ca", 1);
+  EchodProcess echod(tls.listener_args());
   std::ifstream golden_file(ECHOD_ADMIN_GOLDEN_NAMES);
   ASSERT_TRUE(golden_file) << ECHOD_ADMIN_GOLDEN_NAMES;
   std::set<std::string> golden;

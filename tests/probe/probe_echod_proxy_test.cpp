@@ -9,17 +9,18 @@
 #include "echod_process.h"
 #include "net_helpers.h"
 #include "run_command.h"
+#include "tls_support.h"
 
 namespace echo_probe::test {
 namespace {
 
 using json = nlohmann::json;
 using echod::test::EchodProcess;
-using echod::test::scrape_metric;
+using echod::test::metric;
 using std::chrono::milliseconds;
 
 double headers(const EchodProcess& echod, const std::string& result) {
-  return scrape_metric(echod.admin_port(),
+  return metric(echod.admin_port(),
                        "echod_proxy_protocol_headers_total{result=\"" + result + "\"}");
 }
 
@@ -47,6 +48,27 @@ TEST(ProbeProxyProtocolAgainstEchod, FreshConnectionsEachSendTheirOwnHeader) {
   EXPECT_EQ(json::parse(r.out)["received"], 80);
   EXPECT_TRUE(
       echod::test::wait_until([&] { return headers(echod, "v2") == 80; }, milliseconds(5000)));
+}
+
+TEST(ProbeProxyProtocolAgainstEchod, TlsWithAHeaderFirstVerifiesEveryByteAndTheHandshake) {
+  auto files = echod::test::TlsFiles::standard();
+  std::vector<std::string> args = files->listener_args();
+  args.insert(args.end(), {"--workers", "1", "--proxy-protocol", "any"});
+  EchodProcess echod(args);
+  const auto r = run_probe({"tcp", loopback(echod.tls_port()), "--tls", "--tls-ca",
+                            files->cert("ca"), "--tls-server-name", "localhost",
+                            "--proxy-protocol", "v2", "-c", "2", "-n", "25", "-s", "2000",
+                            "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["verified_bytes"], 2 * 25 * 2000);
+  EXPECT_EQ(j["error_classes"]["tls"], 0);
+  EXPECT_GT(j["tls_handshake_us"]["max"].get<double>(), 0.0);
+  EXPECT_TRUE(
+      echod::test::wait_until([&] { return headers(echod, "v2") == 2; }, milliseconds(5000)));
+  EXPECT_EQ(metric(echod.admin_port(), "echod_tls_handshakes_total{result=\"success\"}"), 2);
+  EXPECT_EQ(metric(echod.admin_port(), "echod_received_bytes_total{protocol=\"tls\"}"),
+            2 * 25 * 2000);
 }
 
 TEST(ProbeProxyProtocolAgainstEchod, AProbeWithoutAHeaderIsRefusedAndSaysSo) {

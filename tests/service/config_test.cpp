@@ -168,5 +168,48 @@ TEST(Settings, EveryEntryHasConsistentNames) {
   }
 }
 
+TEST(TlsSettings, ParseRoundTripAndNeedCertAndKeyWithAListener) {
+  Config c;
+  auto err = apply_json(c, R"({"tls_listen": ":7443"})", JsonScope::kFile, "f");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->setting, "tls_cert");
+  err = apply_json(c, R"({"tls_listen": ":7443", "tls_cert": "/dev/null"})", JsonScope::kFile, "f");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->setting, "tls_key");
+  err = apply_json(c, R"({"tls_listen": ":7443", "tls_cert": "/nonexistent/c.pem", "tls_key": "/dev/null"})",
+                   JsonScope::kFile, "f");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->setting, "tls_cert");
+  EXPECT_NE(err->reason.find("/nonexistent/c.pem"), std::string::npos) << err->reason;
+  EXPECT_FALSE(c.tls_listen) << "all or nothing";
+
+  // Readable files are enough here; whether they hold a matching pair is TlsContext's check.
+  ASSERT_FALSE(apply_json(c,
+                          R"({"tls_listen": "127.0.0.1:7443", "tls_cert": "/dev/null",
+                              "tls_key": "/dev/null", "tls_min_version": "1.3",
+                              "tls_handshake_timeout": "2s"})",
+                          JsonScope::kFile, "f"));
+  ASSERT_TRUE(c.tls_listen);
+  EXPECT_EQ(c.tls_listen->port, 7443);
+  EXPECT_EQ(c.tls_min_version, 13);
+  EXPECT_EQ(c.runtime.tls_handshake_timeout, std::chrono::seconds(2));
+  Config back;
+  ASSERT_FALSE(apply_json(back, to_json(c), JsonScope::kFile, "round trip"));
+  EXPECT_EQ(back, c);
+  EXPECT_TRUE(apply_json(c, R"({"tls_min_version": "1.0"})", JsonScope::kFile, "f"));
+  EXPECT_TRUE(apply_json(c, R"({"tls_cert": "/x"})", JsonScope::kRuntime, "PUT /config"));
+}
+
+TEST(TlsSettings, HandshakeTimeoutIsTheOnlyRuntimeTlsSetting) {
+  for (const SettingInfo& s : all_settings()) {
+    if (s.key.starts_with("tls_")) {
+      EXPECT_EQ(s.runtime_changeable, s.key == "tls_handshake_timeout") << s.key;
+    }
+  }
+  Config c;
+  ASSERT_FALSE(apply_json(c, R"({"tls_handshake_timeout": "250ms"})", JsonScope::kRuntime, "PUT"));
+  EXPECT_EQ(c.runtime.tls_handshake_timeout, std::chrono::milliseconds(250));
+}
+
 }  // namespace
 }  // namespace echod

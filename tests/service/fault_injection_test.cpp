@@ -58,10 +58,6 @@ Ending read_to_end(int fd, milliseconds timeout) {
   }
 }
 
-double metric(std::uint16_t admin_port, const std::string& series) {
-  return scrape_metric(admin_port, series);
-}
-
 TEST(FaultInjection, CloseAfterBytesEchoesExactlyThatManyThenFin) {
   EchodProcess echod = with_rules(R"([{"action":"close","after_bytes":10000}])");
   Fd fd = connect_tcp(echod.echo_port());

@@ -105,6 +105,20 @@ TEST(FaultRules, BadRulesNameTheFieldAndChangeNothing) {
   EXPECT_EQ(bad_setting("{not json"), "");
 }
 
+TEST(FaultRules, TlsListenerTakesOnlyRulesThatActAtAccept) {
+  parse_ok(R"({"rules":[{"action":"refuse","listener":"tls"},{"action":"reset","listener":"tls"},
+    {"action":"reset","after":"0s","listener":"tls"},{"action":"reset","after_bytes":0,"listener":"tls"},
+    {"action":"delay","delay":"1s","listener":"any"}]})");
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"delay","delay":"1s","listener":"tls"}]})"),
+            "rules[0].listener");
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"reset","after":"1s","listener":"tls"}]})"),
+            "rules[0].listener");
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"close","after_bytes":5,"listener":"tls"}]})"),
+            "rules[0].listener");
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"stall","after_bytes":0,"listener":"tls"}]})"),
+            "rules[0].listener");
+}
+
 TEST(FaultRules, TheConfigFileKeyIsValidatedWithTheRest) {
   Config c;
   auto err = apply_json(c, R"({"max_connections": 5, "faults": [{"action":"nope"}]})",

@@ -52,13 +52,13 @@ std::string v2(int command, const std::uint8_t src[4], std::uint16_t sport,
 
 constexpr std::uint8_t kTestNet2[4] = {203, 0, 113, 9};
 
-double metric(const EchodProcess& echod, const std::string& result) {
-  return scrape_metric(echod.admin_port(),
+double headers(const EchodProcess& echod, const std::string& result) {
+  return metric(echod.admin_port(),
                        "echod_proxy_protocol_headers_total{result=\"" + result + "\"}");
 }
 
 bool wait_metric(const EchodProcess& echod, const std::string& result, double want) {
-  return wait_until([&] { return metric(echod, result) == want; }, milliseconds(5000));
+  return wait_until([&] { return headers(echod, result) == want; }, milliseconds(5000));
 }
 
 /// True when echod closed the connection (FIN or RST) without sending a byte.
@@ -79,7 +79,7 @@ TEST(ProxyProtocol, V1HeaderIsNotEchoedAndEveryByteAfterItIs) {
   ASSERT_TRUE(send_all(fd.get(), v1("192.0.2.7", 4242) + data));
   EXPECT_TRUE(recv_exact(fd.get(), data.size()) == data);
   EXPECT_TRUE(wait_metric(echod, "v1", 1));
-  EXPECT_EQ(metric(echod, "invalid"), 0);
+  EXPECT_EQ(headers(echod, "invalid"), 0);
 }
 
 TEST(ProxyProtocol, V2HeaderArrivingByteByByteWithTlvsIsNotEchoed) {
@@ -106,7 +106,7 @@ TEST(ProxyProtocol, V2LocalCommandEchoesWithoutAnAddress) {
   ASSERT_TRUE(send_all(fd.get(), v2(0, kTestNet2, 1) + "health"));
   EXPECT_EQ(recv_exact(fd.get(), 6), "health");
   EXPECT_TRUE(wait_metric(echod, "local", 1));
-  EXPECT_EQ(metric(echod, "v2"), 0);
+  EXPECT_EQ(headers(echod, "v2"), 0);
 }
 
 TEST(ProxyProtocol, AnyAcceptsBothVersionsButV1AndV2OnlyTheirOwn) {
@@ -135,10 +135,10 @@ TEST(ProxyProtocol, AConnectionWithoutAHeaderIsClosedNotEchoed) {
   ASSERT_TRUE(send_all(fd.get(), "hello, no header here\r\n"));
   EXPECT_TRUE(closed_without_a_byte(fd.get()));
   EXPECT_TRUE(wait_metric(echod, "invalid", 1));
-  EXPECT_EQ(scrape_metric(echod.admin_port(),
+  EXPECT_EQ(metric(echod.admin_port(),
                           "echod_connections_rejected_total{reason=\"proxy_header\"}"),
             1);
-  EXPECT_EQ(scrape_metric(echod.admin_port(), "echod_connections_accepted_total"), 0);
+  EXPECT_EQ(metric(echod.admin_port(), "echod_connections_accepted_total"), 0);
 }
 
 TEST(ProxyProtocol, BrokenHeadersAreClosedAndCountedAndEchodKeepsServing) {
@@ -176,7 +176,7 @@ TEST(ProxyProtocol, AHeaderThatDoesNotArriveInTimeIsClosedAndCounted) {
   EXPECT_TRUE(closed_without_a_byte(fd.get()));
   EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
   EXPECT_TRUE(wait_metric(echod, "timeout", 1));
-  EXPECT_EQ(metric(echod, "invalid"), 0);
+  EXPECT_EQ(headers(echod, "invalid"), 0);
 }
 
 TEST(ProxyProtocol, UntrustedSourcesAreClosedBeforeTheirHeaderIsRead) {
@@ -187,14 +187,14 @@ TEST(ProxyProtocol, UntrustedSourcesAreClosedBeforeTheirHeaderIsRead) {
   ASSERT_TRUE(send_all(fd.get(), v1("192.0.2.1", 1) + "abc"));
   EXPECT_TRUE(closed_without_a_byte(fd.get()));
   EXPECT_TRUE(wait_metric(strict, "untrusted", 1));
-  EXPECT_EQ(metric(strict, "v1"), 0);
+  EXPECT_EQ(headers(strict, "v1"), 0);
 
   EchodProcess loopback({"--workers", "1", "--proxy-protocol", "v1",
                          "--proxy-protocol-trusted", "10.0.0.0/8, 127.0.0.0/8"});
   Fd ok = connect_tcp(loopback.echo_port());
   ASSERT_TRUE(send_all(ok.get(), v1("192.0.2.1", 1) + "abc"));
   EXPECT_EQ(recv_exact(ok.get(), 3), "abc");
-  EXPECT_EQ(metric(loopback, "untrusted"), 0);
+  EXPECT_EQ(headers(loopback, "untrusted"), 0);
 }
 
 TEST(ProxyProtocol, FaultRuleSourcesMatchTheAddressInTheHeader) {
@@ -207,7 +207,7 @@ TEST(ProxyProtocol, FaultRuleSourcesMatchTheAddressInTheHeader) {
   Fd miss = connect_tcp(echod.echo_port());
   ASSERT_TRUE(send_all(miss.get(), v1("198.51.100.99", 1) + "abc"));
   EXPECT_EQ(recv_exact(miss.get(), 3), "abc");
-  EXPECT_EQ(scrape_metric(echod.admin_port(), "echod_faults_injected_total{action=\"reset\"}"), 1);
+  EXPECT_EQ(metric(echod.admin_port(), "echod_faults_injected_total{action=\"reset\"}"), 1);
 }
 
 TEST(ProxyProtocol, TheDebugLogNamesTheClientFromTheHeader) {
@@ -229,14 +229,14 @@ TEST(ProxyProtocol, ConnectionsWaitingForAHeaderCountAgainstMaxConnections) {
   Fd a = connect_tcp(echod.echo_port());
   Fd b = connect_tcp(echod.echo_port());
   ASSERT_TRUE(wait_until(
-      [&] { return scrape_metric(echod.admin_port(), "echod_connections_active") == 2; },
+      [&] { return metric(echod.admin_port(), "echod_connections_active") == 2; },
       milliseconds(5000)));
   Fd c = connect_tcp(echod.echo_port());
   ASSERT_TRUE(c);
   EXPECT_TRUE(closed_without_a_byte(c.get()));
   EXPECT_TRUE(wait_until(
       [&] {
-        return scrape_metric(echod.admin_port(),
+        return metric(echod.admin_port(),
                              "echod_connections_rejected_total{reason=\"max_connections\"}") == 1;
       },
       milliseconds(5000)));
@@ -250,12 +250,12 @@ TEST(ProxyProtocol, AClientThatClosesWithoutAByteIsNotAnInvalidHeader) {
   { Fd fd = connect_tcp(echod.echo_port()); }  // a TCP health check: connect, close
   ASSERT_TRUE(wait_until(
       [&] {
-        return scrape_metric(echod.admin_port(),
+        return metric(echod.admin_port(),
                              "echod_connections_rejected_total{reason=\"proxy_header\"}") == 1;
       },
       milliseconds(5000)));
-  EXPECT_EQ(metric(echod, "invalid"), 0);
-  EXPECT_EQ(scrape_metric(echod.admin_port(), "echod_connections_active"), 0);
+  EXPECT_EQ(headers(echod, "invalid"), 0);
+  EXPECT_EQ(metric(echod.admin_port(), "echod_connections_active"), 0);
 }
 
 TEST(ProxyProtocol, BadSettingsExitTwoNamingTheSetting) {

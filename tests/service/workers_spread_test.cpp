@@ -14,7 +14,7 @@ namespace echod::test {
 namespace {
 
 double accepted_by(const EchodProcess& echod, int worker) {
-  return scrape_metric(echod.admin_port(), "echod_worker_connections_accepted_total{worker=\"" +
+  return metric(echod.admin_port(), "echod_worker_connections_accepted_total{worker=\"" +
                                                std::to_string(worker) + "\"}");
 }
 
@@ -27,7 +27,7 @@ void expect_even_spread(int workers, int connections) {
     ASSERT_EQ(recv_exact(fd.get(), 1), "x");  // served, so counted, before the next one
   }
   ASSERT_TRUE(wait_until(
-      [&] { return scrape_metric(echod.admin_port(), "echod_connections_accepted_total") ==
+      [&] { return metric(echod.admin_port(), "echod_connections_accepted_total") ==
                    connections; },
       milliseconds(5000)));
   // Each connection lands on a given worker with probability 1/workers: the count is

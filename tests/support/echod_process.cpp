@@ -209,6 +209,7 @@ EchodProcess::EchodProcess(std::vector<std::string> args, const Env& env) {
   }
   echo_port_ = port_from_log_field(*line, "echo_address");
   admin_port_ = port_from_log_field(*line, "admin_address");
+  tls_port_ = port_from_log_field(*line, "tls_address");
 }
 
 RunResult run_to_exit(const std::string& binary, const std::vector<std::string>& args,

@@ -70,6 +70,8 @@ class EchodProcess {
 
   std::uint16_t echo_port() const { return echo_port_; }
   std::uint16_t admin_port() const { return admin_port_; }
+  /// The TLS echo port ("tls_address"); 0 without --tls-listen.
+  std::uint16_t tls_port() const { return tls_port_; }
   ChildProcess& process() { return *child_; }
   void signal(int sig) { child_->signal(sig); }
   std::optional<int> wait_exit(milliseconds timeout) { return child_->wait_exit(timeout); }
@@ -78,6 +80,7 @@ class EchodProcess {
   std::unique_ptr<ChildProcess> child_;
   std::uint16_t echo_port_ = 0;
   std::uint16_t admin_port_ = 0;
+  std::uint16_t tls_port_ = 0;
 };
 
 /// Runs a binary to completion (for --check-config, --version, bad flags).

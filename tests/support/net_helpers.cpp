@@ -126,6 +126,16 @@ bool wait_until(const std::function<bool()>& condition, milliseconds timeout,
   }
 }
 
+double metric(std::uint16_t admin_port, const std::string& series) {
+  Fd fd = connect_tcp(admin_port);
+  if (!fd) return -1;
+  send_all(fd.get(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string body = recv_until_eof(fd.get());
+  const auto at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + series.size() + 2));
+}
+
 int open_fd_count(int pid) {
   int count = 0;
   std::error_code ec;
@@ -179,16 +189,6 @@ std::optional<std::string> recv_datagram(int fd, milliseconds timeout) {
   if (n < 0) return std::nullopt;
   buf.resize(static_cast<std::size_t>(n));
   return buf;
-}
-
-double scrape_metric(std::uint16_t admin_port, const std::string& series) {
-  Fd fd = connect_tcp(admin_port);
-  if (!fd) return -1;
-  send_all(fd.get(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  const std::string body = recv_until_eof(fd.get());
-  const auto at = body.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + series.size() + 2));
 }
 
 }  // namespace echod::test

@@ -60,10 +60,10 @@ bool wait_until(const std::function<bool()>& condition, milliseconds timeout,
                 milliseconds every = milliseconds(5));
 /// Number of open descriptors of process `pid` (/proc/PID/fd).
 int open_fd_count(int pid);
+/// The value of one series on echod's /metrics (e.g. `echod_faults_injected_total{action="reset"}`),
+/// or -1 when it is not served.
+double metric(std::uint16_t admin_port, const std::string& series);
 /// Resident set size of process `pid` in bytes (/proc/PID/status VmRSS).
 long rss_bytes(int pid);
-/// The value of one series on an echod's /metrics (e.g.
-/// `echod_faults_injected_total{action="reset"}`), or -1 when it is not there.
-double scrape_metric(std::uint16_t admin_port, const std::string& series);
 
 }  // namespace echod::test
