@@ -52,7 +52,7 @@ img = json.load(open(sys.argv[1]))[0]
 cfg = img["Config"]
 assert cfg.get("User") == "65532:65532", cfg.get("User")
 assert cfg.get("Entrypoint") == ["/usr/local/bin/echod"], cfg.get("Entrypoint")
-assert set(cfg.get("ExposedPorts", {})) == {"7007/tcp", "8080/tcp"}, cfg.get("ExposedPorts")
+assert set(cfg.get("ExposedPorts", {})) == {"7007/tcp", "7443/tcp", "8080/tcp"}, cfg.get("ExposedPorts")
 labels = cfg.get("Labels") or {}
 for k in ("title", "description", "version", "revision", "created", "base.name"):
     assert labels.get("org.opencontainers.image." + k), f"label {k} missing"
