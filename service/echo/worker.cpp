@@ -163,11 +163,12 @@ int Worker::wait_timeout_ms() const {
   return static_cast<int>((until + 999'999) / 1'000'000);
 }
 
-void Worker::accept_ready() {
+void Worker::accept_ready(FaultListener kind) {
+  const int listener = kind == FaultListener::kTls ? tls_listen_fd_ : listen_fd_;
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      admit(fd, FaultListener::kTcp);
+      admit(fd, kind);
       continue;
     }
     switch (errno) {
@@ -178,12 +179,14 @@ void Worker::accept_ready() {
         continue;
       case EMFILE:
       case ENFILE:
-        shed_with_reserve_fd(listen_fd_);
+        shed_with_reserve_fd(listener);
         return;
       default:
         stats_.count_reject(RejectReason::kAcceptError);
-        shared_.logger.warn("accept failed", {{"worker", std::uint64_t{id_}},
-                                              {"error", std::string(std::strerror(errno))}});
+        shared_.logger.warn("accept failed",
+                            {{"worker", std::uint64_t{id_}},
+                             {"listener", std::string(kind == FaultListener::kTls ? "tls" : "tcp")},
+                             {"error", std::string(std::strerror(errno))}});
         return;
     }
   }
@@ -461,33 +464,6 @@ void Worker::release(Connection& c, CloseReason reason) {
   if (c.faulted()) [[unlikely]] faulted_.erase(c.fault_serial());
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
-}
-
-void Worker::accept_tls_ready() {
-  for (int i = 0; i < kAcceptsPerTurn; ++i) {
-    const int fd = ::accept4(tls_listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      admit(fd, FaultListener::kTls);
-      continue;
-    }
-    switch (errno) {
-      case EAGAIN:
-        return;
-      case EINTR:
-      case ECONNABORTED:
-        continue;
-      case EMFILE:
-      case ENFILE:
-        shed_with_reserve_fd(tls_listen_fd_);
-        return;
-      default:
-        stats_.count_reject(RejectReason::kAcceptError);
-        shared_.logger.warn("accept failed", {{"worker", std::uint64_t{id_}},
-                                              {"listener", std::string("tls")},
-                                              {"error", std::string(std::strerror(errno))}});
-        return;
-    }
-  }
 }
 
 void Worker::open_tls_connection(int fd, const sockaddr_storage* source, bool registered) {

@@ -69,26 +69,21 @@ class Worker final : private ConnectionContext,
   const WorkerStats& stats() const { return stats_; }
 
  private:
+  /// One per listening socket (plain and TLS): accepting is the same for both, and which
+  /// connection an fd becomes is decided by `kind`.
   class Listener final : public Watcher {
    public:
-    explicit Listener(Worker& w) : worker_(w) {}
-    void on_events(std::uint32_t) override { worker_.accept_ready(); }
+    Listener(Worker& w, FaultListener kind) : worker_(w), kind_(kind) {}
+    void on_events(std::uint32_t) override { worker_.accept_ready(kind_); }
 
    private:
     Worker& worker_;
-  };
-
-  class TlsListener final : public Watcher {
-   public:
-    explicit TlsListener(Worker& w) : worker_(w) {}
-    void on_events(std::uint32_t) override { worker_.accept_tls_ready(); }
-
-   private:
-    Worker& worker_;
+    FaultListener kind_;
   };
 
   void run();
-  void accept_ready();
+  // Accepts up to a turn's share from the listener of `kind` (descriptor exhaustion shed).
+  void accept_ready(FaultListener kind);
   // Takes a max-connections slot for an accepted descriptor (plain or TLS listener), then
   // hands it to the PROXY header stage when that is on, else straight to its connection.
   void admit(int fd, FaultListener listener);
@@ -101,7 +96,6 @@ class Worker final : private ConnectionContext,
   void on_preamble_ready(ProxyPreamble& p, bool hangup) override;
   void drop_preamble(ProxyPreamble& p);
   void expire_preambles();
-  void accept_tls_ready();
   /// Makes a TlsConnection of an accepted TLS-listener fd whose max-connections slot admit()
   /// took: applies the fault rules, registers it. `source`: the client address for fault
   /// rules and logs (a PROXY header's); null = the socket's peer. `registered`: the fd waited
@@ -137,7 +131,7 @@ class Worker final : private ConnectionContext,
   WorkerShared& shared_;
   WorkerStats stats_;
   EventLoop loop_;
-  Listener listener_{*this};
+  Listener listener_{*this, FaultListener::kTcp};
   int listen_fd_ = -1;
   int reserve_fd_ = -1;           // spent to accept-and-close when descriptors run out
   bool accepting_paused_ = false;  // EMFILE without a reserve: listener out of epoll
@@ -148,7 +142,7 @@ class Worker final : private ConnectionContext,
   std::vector<Connection*> deferred_;
   std::vector<Connection*> deferred_batch_;  // run_deferred()'s working copy
   std::list<ProxyPreamble> preambles_;  // in accept order, so the oldest times out first
-  TlsListener tls_listener_{*this};
+  Listener tls_listener_{*this, FaultListener::kTls};
   int tls_listen_fd_ = -1;
   std::shared_ptr<const TlsContext> tls_context_;  // what new handshakes use
   std::vector<TlsConnection*> tls_connections_;
