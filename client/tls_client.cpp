@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tls_shared_certificates.h"
+#include "tls_shared_certificates.h"
 #include "usage_error.h"
 
 namespace echo_probe {
@@ -102,6 +104,8 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const TlsSettin
                        "'" + s.key_file + "' does not match --tls-cert '" + s.cert_file + "'");
     }
   }
+  // Every probe thread handshakes with this one context.
+  echod::settle_shared_certificates(c->ctx_);
   return c;
 }
 

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "tls_shared_certificates.h"
+
 namespace echod {
 namespace {
 
@@ -100,6 +102,8 @@ std::variant<std::shared_ptr<const TlsContext>, std::string> TlsContext::load(
     if (names != nullptr) SSL_CTX_set_client_CA_list(ctx.get(), names);
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
+  // Every worker handshakes with this one context.
+  echod::settle_shared_certificates(ctx.get());
   const double not_after = not_after_unix(ctx.get());
   return std::shared_ptr<const TlsContext>(new TlsContext(ctx.release(), not_after));
 }
