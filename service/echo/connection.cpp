@@ -24,7 +24,7 @@ Connection::Connection(ConnectionContext& ctx, int fd)
     : ctx_(ctx), fd_(fd), opened_ns_(ctx.now_ns), last_active_ns_(ctx.now_ns) {}
 
 Connection::~Connection() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) net::close_raw(fd_);
 }
 
 Connection::Connection(ConnectionContext& ctx, int fd, std::unique_ptr<FaultedIo> fault)
@@ -153,7 +153,7 @@ void Connection::close(CloseReason reason) {
   stats.count_close(reason);
   stats.connection_duration.observe(
       std::chrono::microseconds((ctx_.now_ns - opened_ns_) / 1000));
-  ::close(fd_);
+  net::close_raw(fd_);
   fd_ = -1;
   ctx_.release(*this, reason);  // destroys this
 }

@@ -88,7 +88,7 @@ Worker::Worker(std::size_t id, WorkerShared& shared)
 
 Worker::~Worker() {
   stop();
-  for (Connection* c : connections_) delete c;  // process exit: nothing left to count
+  for (Connection* c : connections_) connection_pool_.destroy(c);  // exit: nothing to count
   for (TlsConnection* c : tls_connections_) delete c;
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (tls_listen_fd_ >= 0) ::close(tls_listen_fd_);
@@ -166,7 +166,7 @@ int Worker::wait_timeout_ms() const {
 void Worker::accept_ready(FaultListener kind) {
   const int listener = kind == FaultListener::kTls ? tls_listen_fd_ : listen_fd_;
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
-    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = net::accept_raw(listener, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       admit(fd, kind);
       continue;
@@ -227,17 +227,17 @@ void Worker::open_connection(int fd, const sockaddr_storage* source, bool regist
     }
     if (fault) {
       const std::uint64_t serial = fault->serial;
-      c = new Connection(*this, fd, std::move(fault));
+      c = connection_pool_.make(context(), fd, std::move(fault));
       faulted_[serial] = c;
     }
   }
-  if (c == nullptr) c = new Connection(*this, fd);
+  if (c == nullptr) c = connection_pool_.make(context(), fd);
   constexpr std::uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   // A descriptor moved over from its preamble gets its new watcher in place; epoll reports
   // bytes that already follow the header at once (MOD re-checks readiness).
   if (!(registered ? loop_.modify(fd, kEvents, c) : loop_.add(fd, kEvents, c))) {
     if (c->faulted()) faulted_.erase(c->fault_serial());
-    delete c;  // closes fd
+    connection_pool_.destroy(c);  // closes fd
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
     stats_.count_reject(RejectReason::kAcceptError);
     return;
@@ -463,7 +463,7 @@ void Worker::release(Connection& c, CloseReason reason) {
   unlist(connections_, deferred_, c);
   if (c.faulted()) [[unlikely]] faulted_.erase(c.fault_serial());
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
-  delete &c;
+  connection_pool_.destroy(&c);
 }
 
 void Worker::open_tls_connection(int fd, const sockaddr_storage* source, bool registered) {

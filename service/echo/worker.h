@@ -15,6 +15,7 @@
 #include "tls_context.h"
 #include "fault.h"
 #include "logger.h"
+#include "object_pool.h"
 #include "proxy_preamble.h"
 #include "timer_heap.h"
 #include "tls_connection.h"
@@ -42,6 +43,9 @@ class Worker final : private ConnectionContext,
                      private TlsConnectionOwner {
  public:
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
+  /// Free Connection blocks a worker keeps for reuse (~100 B each): enough for a client
+  /// churning connections, small next to the 64 KiB read buffer.
+  static constexpr std::size_t kPooledConnections = 256;
 
   Worker(std::size_t id, WorkerShared& shared);
   ~Worker();
@@ -127,6 +131,7 @@ class Worker final : private ConnectionContext,
   void defer_tls(TlsConnection& c) override;
   ssl_ctx_st* tls_context() override;
 
+  ConnectionContext& context() { return *this; }  // the base ObjectPool::make cannot see
   std::size_t id_;
   WorkerShared& shared_;
   WorkerStats stats_;
@@ -138,6 +143,8 @@ class Worker final : private ConnectionContext,
   std::int64_t resume_accepting_ns_ = 0;
   std::unique_ptr<UdpEcho> udp_;
   std::unique_ptr<char[]> read_buffer_;
+  // Declared before every list of connections: their storage outlives them.
+  ObjectPool<Connection> connection_pool_{kPooledConnections};
   std::vector<Connection*> connections_;
   std::vector<Connection*> deferred_;
   std::vector<Connection*> deferred_batch_;  // run_deferred()'s working copy
