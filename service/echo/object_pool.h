@@ -52,10 +52,12 @@ class ObjectPool {
     FreeBlock* next;
   };
   static_assert(sizeof(T) >= sizeof(FreeBlock));
-  static constexpr std::align_val_t kAlign{alignof(T)};
+  // Plain operator new already aligns for T: no aligned or sized forms, which not every
+  // compiler of this tree enables by default (clang builds the fuzzers).
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
 
   void* take() {
-    if (free_ == nullptr) return ::operator new(sizeof(T), kAlign);
+    if (free_ == nullptr) return ::operator new(sizeof(T));
     FreeBlock* block = free_;
     free_ = block->next;
     --free_count_;
@@ -71,7 +73,7 @@ class ObjectPool {
     ++free_count_;
   }
 
-  static void release_storage(void* storage) { ::operator delete(storage, sizeof(T), kAlign); }
+  static void release_storage(void* storage) { ::operator delete(storage); }
 
   FreeBlock* free_ = nullptr;
   std::size_t free_count_ = 0;
