@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 
 #include "connection.h"
 #include "socket_ops.h"
@@ -22,18 +21,6 @@ bool is_peer_gone(int err);
 namespace {
 
 constexpr int kFaultReadsPerTurn = 16;
-// After a close rule's FIN, input is read and dropped this long (closing with unread input
-// would turn the FIN into an RST), then the connection closes whatever the peer does.
-constexpr std::int64_t kDrainAfterFinNs = 2'000'000'000;
-
-// The worker's now_ns is when its loop turn began; bytes read later in the turn (from a
-// timer or a deferred resume) may have been sent after it, and a delay counted from it
-// would come out short. Release times are counted from the read itself.
-std::int64_t read_time_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -129,7 +116,7 @@ void Connection::fault_end() {
       f.held_bytes = 0;
       ::shutdown(fd_, SHUT_WR);
       f.draining = true;
-      f.drain_until_ns = ctx_.now_ns + kDrainAfterFinNs;
+      f.drain_until_ns = ctx_.now_ns + kFaultDrainAfterFinNs;
       fault_discard_input();
       return;
   }
@@ -165,7 +152,7 @@ void Connection::fault_step() {
       bytes_read_ += got;
       last_active_ns_ = ctx_.now_ns;
       ctx_.stats->tcp_received_bytes.add(got);
-      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, read_time_ns());
+      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, fault_read_time_ns());
       f.held.push_back({release, std::string(ctx_.read_buffer, got), 0});
       f.held_bytes += got;
       if (!fault_pump()) return;
@@ -197,15 +184,8 @@ void Connection::fault_step() {
 }
 
 void Connection::fault_arm() {
-  FaultedIo& f = *fault_;
-  std::int64_t when = f.draining ? f.drain_until_ns : f.fault->end_at_ns;
-  // A head chunk that is due already waits for the kernel: EPOLLOUT brings us back.
-  if (!f.held.empty() && f.held.front().release_ns > ctx_.now_ns) {
-    when = std::min(when, f.held.front().release_ns);
-  }
-  if (when == kNever || when >= f.timer_ns) return;
-  f.timer_ns = when;
-  ctx_.arm_timer(*this, when);
+  const std::int64_t when = fault_->timer_to_arm(ctx_.now_ns);
+  if (when != kNever) ctx_.arm_timer(*this, when);
 }
 
 }  // namespace echod

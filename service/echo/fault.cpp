@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -59,6 +60,16 @@ std::unique_ptr<Fault> make_fault(const FaultRule& rule, std::int64_t now_ns, Fa
       break;
   }
   return nullptr;
+}
+
+std::int64_t FaultedIo::timer_to_arm(std::int64_t now_ns) {
+  std::int64_t when = draining ? drain_until_ns : fault->end_at_ns;
+  if (!held.empty() && held.front().release_ns > now_ns) {
+    when = std::min(when, held.front().release_ns);
+  }
+  if (when == kNever || when >= timer_ns) return kNever;
+  timer_ns = when;
+  return when;
 }
 
 }  // namespace echod
