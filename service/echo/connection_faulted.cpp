@@ -79,12 +79,8 @@ bool Connection::fault_pump() {
     if (w > 0) {
       const auto n = static_cast<std::size_t>(w);
       ctx_.stats->tcp_sent_bytes.add(n);
-      fault.on_sent(n);
-      f.echoed += n;
-      f.held_bytes -= n;
-      c.off += n;
+      f.sent(n);  // `c` may be gone
       last_active_ns_ = ctx_.now_ns;
-      if (c.off == c.bytes.size()) f.held.pop_front();
       if (n < budget) return true;  // the kernel is full: EPOLLOUT brings us back
       continue;
     }
@@ -138,9 +134,7 @@ void Connection::fault_step() {
   const std::uint64_t cap = ctx_.settings->max_pending_bytes;
   int reads = 0;
   while (!f.peer_eof && f.echoed < fault.end_after_bytes) {
-    std::uint64_t want = std::min<std::uint64_t>(read_allowance(), cap - std::min(cap, f.held_bytes));
-    // Never read past the byte count where the fault ends: those bytes are not echoed.
-    want = std::min(want, fault.end_after_bytes - std::min(fault.end_after_bytes, bytes_read_));
+    const std::uint64_t want = f.read_room(read_allowance(), cap, bytes_read_);
     if (want == 0) break;
     if (reads++ == kFaultReadsPerTurn) {
       ctx_.defer(*this);
@@ -152,9 +146,7 @@ void Connection::fault_step() {
       bytes_read_ += got;
       last_active_ns_ = ctx_.now_ns;
       ctx_.stats->tcp_received_bytes.add(got);
-      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, fault_read_time_ns());
-      f.held.push_back({release, std::string(ctx_.read_buffer, got), 0});
-      f.held_bytes += got;
+      f.hold(ctx_.read_buffer, got);
       if (!fault_pump()) return;
       continue;
     }

@@ -110,6 +110,15 @@ struct FaultedIo {
   bool stalled = false;
   bool draining = false;
 
+  /// The bytes the next read may take: the connection's own `allowance`, within `cap` held
+  /// bytes, and never past the byte count where the fault ends (`read` so far): those bytes
+  /// are not echoed.
+  std::uint64_t read_room(std::uint64_t allowance, std::uint64_t cap, std::uint64_t read) const;
+  /// `len` bytes just read at `data` (the fault may change them in place), held until due.
+  void hold(char* data, std::size_t len);
+  /// `n` bytes of the head chunk went out.
+  void sent(std::size_t n);
+
   /// The time a new timer must be armed for (the drain deadline, the fault's end, or the
   /// head chunk's release), recorded as armed; kNever when the one armed comes first. A
   /// head chunk that is due already waits for the kernel: EPOLLOUT brings it back.

@@ -59,9 +59,7 @@ void TlsConnection::fault_echo() {
   const std::uint64_t cap = ctx_.settings->max_pending_bytes;
   int reads = 0;
   while (!f.peer_eof && f.echoed < fault.end_after_bytes) {
-    std::uint64_t want = std::min<std::uint64_t>(read_allowance(), cap - std::min(cap, f.held_bytes));
-    // Never read past the byte count where the fault ends: those bytes are not echoed.
-    want = std::min(want, fault.end_after_bytes - std::min(fault.end_after_bytes, bytes_read_));
+    const std::uint64_t want = f.read_room(read_allowance(), cap, bytes_read_);
     if (want == 0) break;
     if (reads++ == kFaultRecordsPerTurn) {
       owner_.defer_tls(*this);
@@ -74,9 +72,7 @@ void TlsConnection::fault_echo() {
       bytes_read_ += got;
       last_active_ns_ = ctx_.now_ns;
       ctx_.stats->tls_received_bytes.add(got);
-      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, fault_read_time_ns());
-      f.held.push_back({release, std::string(ctx_.read_buffer, got), 0});
-      f.held_bytes += got;
+      f.hold(ctx_.read_buffer, got);
       if (!fault_pump()) return;
       continue;
     }
@@ -127,12 +123,8 @@ bool TlsConnection::fault_pump() {
     if (w == 1) {
       fault_retry_len_ = 0;
       ctx_.stats->tls_sent_bytes.add(wrote);
-      fault.on_sent(wrote);
-      f.echoed += wrote;
-      f.held_bytes -= wrote;
-      c.off += wrote;
+      f.sent(wrote);  // `c` may be gone
       last_active_ns_ = ctx_.now_ns;
-      if (c.off == c.bytes.size()) f.held.pop_front();
       continue;
     }
     const int err = SSL_get_error(ssl_, w);

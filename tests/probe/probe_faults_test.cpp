@@ -14,19 +14,23 @@ namespace {
 using json = nlohmann::json;
 using echod::test::EchodProcess;
 
-json probe_under(const std::string& rules, const std::vector<std::string>& args,
-                 std::vector<std::string> echod_args = {}) {
-  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
-  EchodProcess echod(echod_args);
-  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
-  full.insert(full.end(), args.begin(), args.end());
-  const CommandResult r = run_probe(full);
+// echo-probe's --json report (an empty object, and a failure, when it printed none).
+json report(const CommandResult& r) {
   try {
     return json::parse(r.out);
   } catch (const std::exception&) {
     ADD_FAILURE() << "not JSON: " << r.out << r.err;
     return json::object();
   }
+}
+
+json probe_under(const std::string& rules, const std::vector<std::string>& args,
+                 std::vector<std::string> echod_args = {}) {
+  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
+  EchodProcess echod(echod_args);
+  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
+  full.insert(full.end(), args.begin(), args.end());
+  return report(run_probe(full));
 }
 
 int cls(const json& j, const char* name) { return j["error_classes"].value(name, -1); }
@@ -99,13 +103,7 @@ json probe_tls_under(const std::string& rules, const std::vector<std::string>& a
                                 files->cert("ca"), "--tls-server-name", "localhost",
                                 "--json", "-q"};
   full.insert(full.end(), args.begin(), args.end());
-  const CommandResult r = run_probe(full);
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception&) {
-    ADD_FAILURE() << "not JSON: " << r.out << r.err;
-    return json::object();
-  }
+  return report(run_probe(full));
 }
 
 TEST(ProbeUnderTlsFaults, ResetAfterBytesIsClassedReset) {
