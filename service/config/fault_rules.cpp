@@ -144,14 +144,6 @@ std::optional<Fail> parse_rule(const json& j, FaultRule& r) {
       (r.listener == FaultListener::kTcp || r.listener == FaultListener::kTls)) {
     return Fail{"listener", "drop applies to udp datagrams only"};
   }
-  // TLS connections take a rule only at accept (refuse, reset with no after/after_bytes);
-  // the echo-stream faults act on plain TCP only ("any" rules of those kinds skip TLS).
-  if (r.listener == FaultListener::kTls &&
-      !(r.action == FaultAction::kRefuse ||
-        (r.action == FaultAction::kReset && r.after_bytes.value_or(0) == 0 &&
-         r.after.value_or(Duration{0}).count() == 0))) {
-    return Fail{"listener", "on tls only refuse and reset at accept apply"};
-  }
   if (r.action != FaultAction::kDrop && r.listener == FaultListener::kUdp) {
     return Fail{"listener", "only the drop action applies to udp"};
   }

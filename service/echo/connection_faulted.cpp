@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 
 #include "connection.h"
 #include "socket_ops.h"
@@ -22,18 +21,6 @@ bool is_peer_gone(int err);
 namespace {
 
 constexpr int kFaultReadsPerTurn = 16;
-// After a close rule's FIN, input is read and dropped this long (closing with unread input
-// would turn the FIN into an RST), then the connection closes whatever the peer does.
-constexpr std::int64_t kDrainAfterFinNs = 2'000'000'000;
-
-// The worker's now_ns is when its loop turn began; bytes read later in the turn (from a
-// timer or a deferred resume) may have been sent after it, and a delay counted from it
-// would come out short. Release times are counted from the read itself.
-std::int64_t read_time_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -92,12 +79,8 @@ bool Connection::fault_pump() {
     if (w > 0) {
       const auto n = static_cast<std::size_t>(w);
       ctx_.stats->tcp_sent_bytes.add(n);
-      fault.on_sent(n);
-      f.echoed += n;
-      f.held_bytes -= n;
-      c.off += n;
+      f.sent(n);  // `c` may be gone
       last_active_ns_ = ctx_.now_ns;
-      if (c.off == c.bytes.size()) f.held.pop_front();
       if (n < budget) return true;  // the kernel is full: EPOLLOUT brings us back
       continue;
     }
@@ -129,7 +112,7 @@ void Connection::fault_end() {
       f.held_bytes = 0;
       ::shutdown(fd_, SHUT_WR);
       f.draining = true;
-      f.drain_until_ns = ctx_.now_ns + kDrainAfterFinNs;
+      f.drain_until_ns = ctx_.now_ns + kFaultDrainAfterFinNs;
       fault_discard_input();
       return;
   }
@@ -151,9 +134,7 @@ void Connection::fault_step() {
   const std::uint64_t cap = ctx_.settings->max_pending_bytes;
   int reads = 0;
   while (!f.peer_eof && f.echoed < fault.end_after_bytes) {
-    std::uint64_t want = std::min<std::uint64_t>(read_allowance(), cap - std::min(cap, f.held_bytes));
-    // Never read past the byte count where the fault ends: those bytes are not echoed.
-    want = std::min(want, fault.end_after_bytes - std::min(fault.end_after_bytes, bytes_read_));
+    const std::uint64_t want = f.read_room(read_allowance(), cap, bytes_read_);
     if (want == 0) break;
     if (reads++ == kFaultReadsPerTurn) {
       ctx_.defer(*this);
@@ -165,9 +146,7 @@ void Connection::fault_step() {
       bytes_read_ += got;
       last_active_ns_ = ctx_.now_ns;
       ctx_.stats->tcp_received_bytes.add(got);
-      const std::int64_t release = fault.on_read(ctx_.read_buffer, got, read_time_ns());
-      f.held.push_back({release, std::string(ctx_.read_buffer, got), 0});
-      f.held_bytes += got;
+      f.hold(ctx_.read_buffer, got);
       if (!fault_pump()) return;
       continue;
     }
@@ -197,15 +176,8 @@ void Connection::fault_step() {
 }
 
 void Connection::fault_arm() {
-  FaultedIo& f = *fault_;
-  std::int64_t when = f.draining ? f.drain_until_ns : f.fault->end_at_ns;
-  // A head chunk that is due already waits for the kernel: EPOLLOUT brings us back.
-  if (!f.held.empty() && f.held.front().release_ns > ctx_.now_ns) {
-    when = std::min(when, f.held.front().release_ns);
-  }
-  if (when == kNever || when >= f.timer_ns) return;
-  f.timer_ns = when;
-  ctx_.arm_timer(*this, when);
+  const std::int64_t when = fault_->timer_to_arm(ctx_.now_ns);
+  if (when != kNever) ctx_.arm_timer(*this, when);
 }
 
 }  // namespace echod

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -59,6 +60,37 @@ std::unique_ptr<Fault> make_fault(const FaultRule& rule, std::int64_t now_ns, Fa
       break;
   }
   return nullptr;
+}
+
+std::uint64_t FaultedIo::read_room(std::uint64_t allowance, std::uint64_t cap,
+                                   std::uint64_t read) const {
+  const std::uint64_t room = std::min(allowance, cap - std::min(cap, held_bytes));
+  return std::min(room, fault->end_after_bytes - std::min(fault->end_after_bytes, read));
+}
+
+void FaultedIo::hold(char* data, std::size_t len) {
+  const std::int64_t release = fault->on_read(data, len, fault_read_time_ns());
+  held.push_back({release, std::string(data, len), 0});
+  held_bytes += len;
+}
+
+void FaultedIo::sent(std::size_t n) {
+  fault->on_sent(n);
+  echoed += n;
+  held_bytes -= n;
+  Chunk& head = held.front();
+  head.off += n;
+  if (head.off == head.bytes.size()) held.pop_front();
+}
+
+std::int64_t FaultedIo::timer_to_arm(std::int64_t now_ns) {
+  std::int64_t when = draining ? drain_until_ns : fault->end_at_ns;
+  if (!held.empty() && held.front().release_ns > now_ns) {
+    when = std::min(when, held.front().release_ns);
+  }
+  if (when == kNever || when >= timer_ns) return kNever;
+  timer_ns = when;
+  return when;
 }
 
 }  // namespace echod

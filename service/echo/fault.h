@@ -5,6 +5,7 @@
 // plain path; nothing here runs for it.
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -17,6 +18,18 @@
 namespace echod {
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+// After a close rule's FIN, input is read and dropped this long (closing with unread input
+// would turn the FIN into an RST), then the connection closes whatever the peer does.
+constexpr std::int64_t kFaultDrainAfterFinNs = 2'000'000'000;
+
+/// The clock release times are counted from. The worker's now_ns is when its loop turn
+/// began; bytes read later in the turn (from a timer or a deferred resume) may have been
+/// sent after it, and a delay counted from it would come out short.
+inline std::int64_t fault_read_time_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 /// splitmix64: one per worker, for probabilities and jitter. Not for secrets.
 class FaultRng {
@@ -96,6 +109,20 @@ struct FaultedIo {
   bool peer_eof = false;
   bool stalled = false;
   bool draining = false;
+
+  /// The bytes the next read may take: the connection's own `allowance`, within `cap` held
+  /// bytes, and never past the byte count where the fault ends (`read` so far): those bytes
+  /// are not echoed.
+  std::uint64_t read_room(std::uint64_t allowance, std::uint64_t cap, std::uint64_t read) const;
+  /// `len` bytes just read at `data` (the fault may change them in place), held until due.
+  void hold(char* data, std::size_t len);
+  /// `n` bytes of the head chunk went out.
+  void sent(std::size_t n);
+
+  /// The time a new timer must be armed for (the drain deadline, the fault's end, or the
+  /// head chunk's release), recorded as armed; kNever when the one armed comes first. A
+  /// head chunk that is due already waits for the kernel: EPOLLOUT brings it back.
+  std::int64_t timer_to_arm(std::int64_t now_ns);
 };
 
 }  // namespace echod

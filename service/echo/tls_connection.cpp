@@ -43,6 +43,12 @@ bool is_peer_gone(int err);  // connection.cpp
 TlsConnection::TlsConnection(ConnectionContext& ctx, TlsConnectionOwner& owner, int fd)
     : ctx_(ctx), owner_(owner), fd_(fd), opened_ns_(ctx.now_ns), last_active_ns_(ctx.now_ns) {}
 
+TlsConnection::TlsConnection(ConnectionContext& ctx, TlsConnectionOwner& owner, int fd,
+                             std::unique_ptr<FaultedIo> fault)
+    : TlsConnection(ctx, owner, fd) {
+  fault_ = std::move(fault);
+}
+
 TlsConnection::~TlsConnection() {
   if (ssl_ != nullptr) SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);
@@ -162,6 +168,11 @@ std::uint64_t TlsConnection::read_allowance() const {
 // Reads plaintext and writes it straight back. SSL_read is called until it wants more
 // input: records OpenSSL already holds (SSL_pending) raise no new epoll edge.
 void TlsConnection::echo() {
+  // The only cost of fault injection on the TLS echo: a pointer that is null, once a step.
+  if (fault_) [[unlikely]] {
+    fault_echo();
+    return;
+  }
   WorkerStats& stats = *ctx_.stats;
   for (int reads = 0;; ++reads) {
     if (pending_len_ > 0 && flush() != FlushResult::kDrained) return;  // blocked or closed

@@ -27,6 +27,8 @@ struct TlsConnectionOwner {
   /// The context new handshakes use now (the latest certificate); null = none yet (the
   /// handshake fails).
   virtual ssl_ctx_st* tls_context() = 0;
+  /// A faulted TLS connection wants on_fault_timer() at `when_ns` (or soon after).
+  virtual void arm_tls_timer(TlsConnection& c, std::int64_t when_ns) = 0;
 
  protected:
   ~TlsConnectionOwner() = default;
@@ -46,6 +48,10 @@ struct TlsConnectionOwner {
 class TlsConnection final : public Watcher {
  public:
   TlsConnection(ConnectionContext& ctx, TlsConnectionOwner& owner, int fd);
+  /// A connection under a fault rule (chosen at accept), acting on the plaintext once the
+  /// handshake is done; `fault` may not be null.
+  TlsConnection(ConnectionContext& ctx, TlsConnectionOwner& owner, int fd,
+                std::unique_ptr<FaultedIo> fault);
   ~TlsConnection();
   TlsConnection(const TlsConnection&) = delete;
   TlsConnection& operator=(const TlsConnection&) = delete;
@@ -60,6 +66,10 @@ class TlsConnection final : public Watcher {
   std::int64_t last_active_ns() const { return last_active_ns_; }
   std::size_t pending_bytes() const { return pending_len_; }
   std::uint64_t bytes_echoed() const { return bytes_read_; }
+  bool faulted() const { return fault_ != nullptr; }
+  std::uint64_t fault_serial() const { return fault_ ? fault_->serial : 0; }
+  /// A timer armed through TlsConnectionOwner::arm_tls_timer fired (`when_ns` as armed).
+  void on_fault_timer(std::int64_t when_ns);
 
   /// Closes now for a limit (idle, lifetime, handshake timeout), sending close_notify if the
   /// handshake was done; the owner releases (destroys) this connection.
@@ -100,6 +110,15 @@ class TlsConnection final : public Watcher {
   void shutdown_and_close(CloseReason reason, bool may_wait);
   void close_socket(CloseReason reason);
 
+  // The faulted echo (tls_connection_faulted.cpp): plaintext read into held chunks, sent
+  // when due and as the fault's budget allows, ended by the fault's rule. Idempotent: every
+  // event and timer just calls fault_echo() again.
+  void fault_echo();
+  bool fault_pump();  // false: the connection closed (and `this` is gone)
+  void fault_end();
+  void fault_discard_input();
+  void fault_arm();
+
   ConnectionContext& ctx_;
   TlsConnectionOwner& owner_;
   int fd_;
@@ -112,6 +131,11 @@ class TlsConnection final : public Watcher {
   std::int64_t opened_ns_;
   std::int64_t last_active_ns_;
   CloseReason closing_reason_ = CloseReason::kClient;
+  std::unique_ptr<FaultedIo> fault_;  // null: no fault rule (the plain TLS echo)
+  // SSL_write_ex that wanted to write must be retried with the same length: the pacing
+  // budget may not shrink it in between.
+  std::size_t fault_retry_len_ = 0;
+  bool fault_closing_ = false;  // a close rule ended it: close_notify waits for EPOLLOUT
 };
 
 }  // namespace echod

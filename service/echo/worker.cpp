@@ -218,7 +218,7 @@ void Worker::open_connection(int fd, const sockaddr_storage* source, bool regist
   Connection* c = nullptr;
   if (!settings_.faults.rules.empty()) [[unlikely]] {
     bool refused = false;
-    std::unique_ptr<FaultedIo> fault = choose_fault(fd, source, &refused);
+    std::unique_ptr<FaultedIo> fault = choose_fault(fd, source, FaultListener::kTcp, &refused);
     if (refused) {
       ::close(fd);  // accepted and closed at once: a sick backend behind a ready probe
       stats_.accepted.add();
@@ -380,14 +380,14 @@ void Worker::resume_accepting_if_due() {
 }
 
 std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, const sockaddr_storage* source,
-                                                bool* refused) {
+                                                FaultListener kind, bool* refused) {
   sockaddr_storage peer{};
   const sockaddr_storage* from = source;  // the PROXY header's client, when there was one
   if (from == nullptr && faults_need_peer_) {
     socklen_t len = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) from = &peer;
   }
-  const FaultRule* rule = choose_fault_rule(settings_.faults, FaultListener::kTcp, from, fault_rng_);
+  const FaultRule* rule = choose_fault_rule(settings_.faults, kind, from, fault_rng_);
   if (rule == nullptr) return nullptr;
   if (rule->action == FaultAction::kRefuse) {
     stats_.count_fault(FaultAction::kRefuse);
@@ -405,10 +405,19 @@ std::unique_ptr<FaultedIo> Worker::choose_fault(int fd, const sockaddr_storage* 
 
 void Worker::arm_timer(Connection& c, std::int64_t when_ns) { timers_.push(when_ns, c.fault_serial()); }
 
+void Worker::arm_tls_timer(TlsConnection& c, std::int64_t when_ns) {
+  timers_.push(when_ns, c.fault_serial());
+}
+
+// One heap for both kinds: serials are unique across them, and a connection that is gone
+// is in neither map (its timer is ignored).
 void Worker::run_timers() {
   timers_.run_due(now_ns, [this](const TimerHeap::Timer& t) {
-    const auto it = faulted_.find(t.key);
-    if (it != faulted_.end()) it->second->on_fault_timer(t.when_ns);  // may close it
+    if (const auto it = faulted_.find(t.key); it != faulted_.end()) {
+      it->second->on_fault_timer(t.when_ns);  // may close it
+    } else if (const auto tls = tls_faulted_.find(t.key); tls != tls_faulted_.end()) {
+      tls->second->on_fault_timer(t.when_ns);
+    }
   });
 }
 
@@ -467,37 +476,33 @@ void Worker::release(Connection& c, CloseReason reason) {
 }
 
 void Worker::open_tls_connection(int fd, const sockaddr_storage* source, bool registered) {
+  std::unique_ptr<FaultedIo> fault;
   if (!settings_.faults.rules.empty()) [[unlikely]] {
-    // TLS takes rules at accept only: refuse, and reset at accept (the validator refuses
-    // other actions on listener "tls"; "any" rules of other kinds leave TLS alone).
-    sockaddr_storage peer{};
-    if (source == nullptr && faults_need_peer_) {
-      socklen_t len = sizeof peer;
-      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) source = &peer;
-    }
-    const FaultRule* rule =
-        choose_fault_rule(settings_.faults, FaultListener::kTls, source, fault_rng_);
-    const bool at_accept =
-        rule != nullptr &&
-        (rule->action == FaultAction::kRefuse ||
-         (rule->action == FaultAction::kReset && rule->after_bytes.value_or(0) == 0 &&
-          rule->after.value_or(Duration{0}).count() == 0));
-    if (at_accept) {
-      if (rule->action == FaultAction::kReset) {
+    bool refused = false;
+    fault = choose_fault(fd, source, FaultListener::kTls, &refused);
+    // refuse, and reset at accept, act before any TLS byte: the client's handshake fails.
+    const bool reset_now = fault && fault->fault->ending == FaultEnding::kReset &&
+                           (fault->fault->end_after_bytes == 0 || fault->fault->end_at_ns <= now_ns);
+    if (refused || reset_now) {
+      if (reset_now) {
         const linger abort{1, 0};  // close() sends RST
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
         stats_.count_close(CloseReason::kFault);
+        stats_.count_fault(FaultAction::kReset);
       }
       stats_.accepted.add();  // counted before the client can see the close
-      stats_.count_fault(rule->action);
       shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
       ::close(fd);
       return;
     }
   }
-  auto* c = new TlsConnection(*this, *this, fd);
+  // The other faults act on the plaintext once the handshake is done.
+  auto* c = fault ? new TlsConnection(*this, *this, fd, std::move(fault))
+                  : new TlsConnection(*this, *this, fd);
+  if (c->faulted()) [[unlikely]] tls_faulted_[c->fault_serial()] = c;
   constexpr std::uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   if (!(registered ? loop_.modify(fd, kEvents, c) : loop_.add(fd, kEvents, c))) {
+    if (c->faulted()) tls_faulted_.erase(c->fault_serial());
     delete c;  // closes fd
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
     stats_.count_reject(RejectReason::kAcceptError);
@@ -551,6 +556,7 @@ void Worker::release_tls(TlsConnection& c, CloseReason reason) {
                           {"bytes", c.bytes_echoed()}});
   }
   unlist(tls_connections_, tls_deferred_, c);
+  if (c.faulted()) [[unlikely]] tls_faulted_.erase(c.fault_serial());
   shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   delete &c;
 }

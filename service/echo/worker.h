@@ -116,8 +116,9 @@ class Worker final : private ConnectionContext,
   void sweep();
   void run_deferred();
   void run_timers();
-  // The fault rule for a new connection; refuse and reset-at-accept are done here.
-  std::unique_ptr<FaultedIo> choose_fault(int fd, const sockaddr_storage* source, bool* refused);
+  // The fault rule for a new connection on the listener of `kind`; refuse is done here.
+  std::unique_ptr<FaultedIo> choose_fault(int fd, const sockaddr_storage* source,
+                                          FaultListener kind, bool* refused);
   int wait_timeout_ms() const;
   // Runs `task` on the loop thread and waits for it (before start(): runs it here).
   void run_on_loop(const std::function<void()>& task);
@@ -130,6 +131,7 @@ class Worker final : private ConnectionContext,
   void release_tls(TlsConnection& c, CloseReason reason) override;
   void defer_tls(TlsConnection& c) override;
   ssl_ctx_st* tls_context() override;
+  void arm_tls_timer(TlsConnection& c, std::int64_t when_ns) override;
 
   ConnectionContext& context() { return *this; }  // the base ObjectPool::make cannot see
   std::size_t id_;
@@ -160,6 +162,7 @@ class Worker final : private ConnectionContext,
   bool faults_need_peer_ = false;
   TimerHeap timers_;                                      // faulted connections only
   std::unordered_map<std::uint64_t, Connection*> faulted_;  // by FaultedIo::serial
+  std::unordered_map<std::uint64_t, TlsConnection*> tls_faulted_;  // same serials
   std::uint64_t next_fault_serial_ = 1;
   std::uint64_t settings_version_ = 0;
   std::int64_t sweep_interval_ns_ = 1'000'000'000;

@@ -6,6 +6,7 @@
 
 #include "echod_process.h"
 #include "run_command.h"
+#include "tls_support.h"
 
 namespace echo_probe::test {
 namespace {
@@ -13,19 +14,23 @@ namespace {
 using json = nlohmann::json;
 using echod::test::EchodProcess;
 
-json probe_under(const std::string& rules, const std::vector<std::string>& args,
-                 std::vector<std::string> echod_args = {}) {
-  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
-  EchodProcess echod(echod_args);
-  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
-  full.insert(full.end(), args.begin(), args.end());
-  const CommandResult r = run_probe(full);
+// echo-probe's --json report (an empty object, and a failure, when it printed none).
+json report(const CommandResult& r) {
   try {
     return json::parse(r.out);
   } catch (const std::exception&) {
     ADD_FAILURE() << "not JSON: " << r.out << r.err;
     return json::object();
   }
+}
+
+json probe_under(const std::string& rules, const std::vector<std::string>& args,
+                 std::vector<std::string> echod_args = {}) {
+  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
+  EchodProcess echod(echod_args);
+  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
+  full.insert(full.end(), args.begin(), args.end());
+  return report(run_probe(full));
 }
 
 int cls(const json& j, const char* name) { return j["error_classes"].value(name, -1); }
@@ -85,6 +90,35 @@ TEST(ProbeUnderFaults, UdpDropIsClassedTimeout) {
   const json j = json::parse(r.out);
   EXPECT_EQ(j["received"], 0) << r.out;
   EXPECT_EQ(cls(j, "timeout"), 3) << r.out;
+}
+
+// The same faults on echod's TLS listener act on the plaintext: echo-probe --tls sees the
+// same classes as on plain TCP (a reset as `reset`, a close_notify and FIN as `closed`).
+json probe_tls_under(const std::string& rules, const std::vector<std::string>& args) {
+  auto files = echod::test::TlsFiles::standard();
+  std::vector<std::string> echod_args = files->listener_args();
+  echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
+  EchodProcess echod(echod_args);
+  std::vector<std::string> full{"tcp", loopback(echod.tls_port()), "--tls", "--tls-ca",
+                                files->cert("ca"), "--tls-server-name", "localhost",
+                                "--json", "-q"};
+  full.insert(full.end(), args.begin(), args.end());
+  return report(run_probe(full));
+}
+
+TEST(ProbeUnderTlsFaults, ResetAfterBytesIsClassedReset) {
+  const json j = probe_tls_under(R"([{"action":"reset","after_bytes":100,"listener":"tls"}])",
+                                 {"-n", "5", "-s", "64"});
+  EXPECT_EQ(cls(j, "reset"), 1) << j.dump();
+  EXPECT_EQ(j["received"], 1);  // 64 bytes echoed, the second message met the RST
+}
+
+TEST(ProbeUnderTlsFaults, CloseIsClassedClosed) {
+  const json j = probe_tls_under(R"([{"action":"close","after_bytes":100,"listener":"tls"}])",
+                                 {"-n", "5", "-s", "64"});
+  EXPECT_EQ(cls(j, "closed"), 1) << j.dump();
+  EXPECT_EQ(j["received"], 1);
+  EXPECT_EQ(cls(j, "reset"), 0);
 }
 
 }  // namespace

@@ -105,18 +105,29 @@ TEST(FaultRules, BadRulesNameTheFieldAndChangeNothing) {
   EXPECT_EQ(bad_setting("{not json"), "");
 }
 
-TEST(FaultRules, TlsListenerTakesOnlyRulesThatActAtAccept) {
-  parse_ok(R"({"rules":[{"action":"refuse","listener":"tls"},{"action":"reset","listener":"tls"},
-    {"action":"reset","after":"0s","listener":"tls"},{"action":"reset","after_bytes":0,"listener":"tls"},
-    {"action":"delay","delay":"1s","listener":"any"}]})");
-  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"delay","delay":"1s","listener":"tls"}]})"),
-            "rules[0].listener");
-  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"reset","after":"1s","listener":"tls"}]})"),
-            "rules[0].listener");
-  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"close","after_bytes":5,"listener":"tls"}]})"),
-            "rules[0].listener");
-  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"stall","after_bytes":0,"listener":"tls"}]})"),
-            "rules[0].listener");
+TEST(FaultRules, TlsListenerTakesEveryConnectionAction) {
+  const FaultRules r = parse_ok(R"({"rules":[{"action":"refuse","listener":"tls"},
+    {"action":"reset","listener":"tls"},{"action":"reset","after":"1s","listener":"tls"},
+    {"action":"reset","after_bytes":5,"listener":"tls"},
+    {"action":"delay","delay":"1s","jitter":"10ms","listener":"tls"},
+    {"action":"bandwidth","bytes_per_second":1000,"listener":"tls"},
+    {"action":"close","after_bytes":5,"listener":"tls"},{"action":"close","after":"2s","listener":"tls"},
+    {"action":"stall","after_bytes":0,"listener":"tls"},{"action":"stall","after":"1s","listener":"tls"},
+    {"action":"corrupt","every_bytes":1000,"listener":"tls"}]})");
+  ASSERT_EQ(r.rules.size(), 11u);
+  for (const FaultRule& rule : r.rules) EXPECT_EQ(rule.listener, FaultListener::kTls);
+  // drop stays UDP's alone, and a close still needs its point.
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"drop","listener":"tls"}]})"), "rules[0].listener");
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"close","listener":"tls"}]})"), "rules[0].after_bytes");
+}
+
+TEST(FaultRules, AnyRulesOfEveryConnectionKindReachTls) {
+  const FaultRules r = parse_ok(R"({"rules":[{"name":"d","action":"delay","delay":"1s"}]})");
+  FaultRng rng(3);
+  const FaultRule* tls = choose_fault_rule(r, FaultListener::kTls, nullptr, rng);
+  ASSERT_NE(tls, nullptr);
+  EXPECT_EQ(tls->name, "d");
+  EXPECT_EQ(choose_fault_rule(r, FaultListener::kUdp, nullptr, rng), nullptr);
 }
 
 TEST(FaultRules, TheConfigFileKeyIsValidatedWithTheRest) {

@@ -441,12 +441,15 @@ TEST_F(Tls, FaultRulesForTcpLeaveTlsAloneAndTlsRulesApplyAtAccept) {
       milliseconds(5000)));
 }
 
-TEST(TlsConfig, FaultRulesOnTlsBeyondAcceptAreRefused) {
-  const RunResult r =
+TEST(TlsConfig, FaultRulesOnTlsTakeEveryConnectionActionButDrop) {
+  const RunResult ok =
       run_echod({"--check-config", "--faults",
                  R"([{"name":"d","action":"delay","delay":"1s","listener":"tls"}])"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("listener"), std::string::npos) << r.err;
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  const RunResult drop =
+      run_echod({"--check-config", "--faults", R"([{"name":"x","action":"drop","listener":"tls"}])"});
+  EXPECT_EQ(drop.exit_code, 2);
+  EXPECT_NE(drop.err.find("listener"), std::string::npos) << drop.err;
 }
 
 struct BadTls {

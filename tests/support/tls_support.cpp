@@ -229,7 +229,9 @@ TlsClient::Ending TlsClient::read_to_end(std::chrono::milliseconds timeout) {
       end.bytes.append(buf, got);
       continue;
     }
-    end.close_notify = SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN;
+    const int err = SSL_get_error(ssl_, r);
+    end.close_notify = err == SSL_ERROR_ZERO_RETURN;
+    end.reset = err == SSL_ERROR_SYSCALL && errno == ECONNRESET;
     ERR_clear_error();
     break;
   }

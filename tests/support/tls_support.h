@@ -96,6 +96,7 @@ class TlsClient {
     std::string bytes;
     bool close_notify = false;
     bool eof_after = false;  // TCP EOF followed the close_notify
+    bool reset = false;      // the read failed with ECONNRESET (echod sent RST)
   };
   Ending read_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
