@@ -158,21 +158,19 @@ void Connection::fault_step() {
     close(is_peer_gone(errno) ? CloseReason::kClient : CloseReason::kError);
     return;
   }
-  if (f.held.empty()) {
-    if (f.echoed >= fault.end_after_bytes) {
+  switch (f.after_reads(read_allowance())) {
+    case FaultedIo::Next::kFaultEnds:
       fault_end();
       return;
-    }
-    if (f.peer_eof) {
+    case FaultedIo::Next::kPeerDone:
       close(CloseReason::kClient);  // everything read was echoed
       return;
-    }
-    if (read_allowance() == 0) {
+    case FaultedIo::Next::kByteLimit:
       close(CloseReason::kByteLimit);
       return;
-    }
+    case FaultedIo::Next::kWait:
+      fault_arm();
   }
-  fault_arm();
 }
 
 void Connection::fault_arm() {

@@ -83,6 +83,14 @@ void FaultedIo::sent(std::size_t n) {
   if (head.off == head.bytes.size()) held.pop_front();
 }
 
+FaultedIo::Next FaultedIo::after_reads(std::uint64_t allowance) const {
+  if (!held.empty()) return Next::kWait;
+  if (echoed >= fault->end_after_bytes) return Next::kFaultEnds;
+  if (peer_eof) return Next::kPeerDone;
+  if (allowance == 0) return Next::kByteLimit;
+  return Next::kWait;
+}
+
 std::int64_t FaultedIo::timer_to_arm(std::int64_t now_ns) {
   std::int64_t when = draining ? drain_until_ns : fault->end_at_ns;
   if (!held.empty() && held.front().release_ns > now_ns) {

@@ -119,6 +119,12 @@ struct FaultedIo {
   /// `n` bytes of the head chunk went out.
   void sent(std::size_t n);
 
+  /// What a turn's reads leave the connection to do, the same for plain and TLS.
+  enum class Next { kWait, kFaultEnds, kPeerDone, kByteLimit };
+  /// Once nothing is held: the fault's byte count reached, the peer's end echoed back, or
+  /// the connection's own byte limit (`allowance` 0); else (or while bytes are held) wait.
+  Next after_reads(std::uint64_t allowance) const;
+
   /// The time a new timer must be armed for (the drain deadline, the fault's end, or the
   /// head chunk's release), recorded as armed; kNever when the one armed comes first. A
   /// head chunk that is due already waits for the kernel: EPOLLOUT brings it back.

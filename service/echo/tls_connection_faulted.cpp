@@ -65,8 +65,7 @@ void TlsConnection::fault_echo() {
       owner_.defer_tls(*this);
       break;
     }
-    ERR_clear_error();
-    std::size_t got = 0;
+    std::size_t got = 0;  // the error queue is kept empty (top of tls_connection.cpp)
     const int r = SSL_read_ex(ssl_, ctx_.read_buffer, want, &got);
     if (r == 1) {
       bytes_read_ += got;
@@ -85,21 +84,19 @@ void TlsConnection::fault_echo() {
     fail(err);
     return;
   }
-  if (f.held.empty()) {
-    if (f.echoed >= fault.end_after_bytes) {
+  switch (f.after_reads(read_allowance())) {
+    case FaultedIo::Next::kFaultEnds:
       fault_end();
       return;
-    }
-    if (f.peer_eof) {
+    case FaultedIo::Next::kPeerDone:
       finish(CloseReason::kClient);  // everything read was echoed
       return;
-    }
-    if (read_allowance() == 0) {
+    case FaultedIo::Next::kByteLimit:
       finish(CloseReason::kByteLimit);
       return;
-    }
+    case FaultedIo::Next::kWait:
+      fault_arm();
   }
-  fault_arm();
 }
 
 bool TlsConnection::fault_pump() {
@@ -117,7 +114,6 @@ bool TlsConnection::fault_pump() {
         return true;
       }
     }
-    ERR_clear_error();
     std::size_t wrote = 0;
     const int w = SSL_write_ex(ssl_, c.bytes.data() + c.off, len, &wrote);
     if (w == 1) {
