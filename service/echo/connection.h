@@ -55,14 +55,11 @@ class Connection final : public Watcher {
   std::size_t pending_bytes() const { return pending_len_; }
   std::uint64_t bytes_echoed() const { return bytes_read_; }
 
-  void on_events(std::uint32_t events) override {
-    // The only cost of fault injection on the plain path: a pointer that is null.
-    if (fault_) [[unlikely]] {
-      fault_events(events);
-      return;
-    }
-    plain_events(events);
-  }
+  /// What the loop registers for this connection: itself, or for a faulted one its
+  /// FaultWatcher, which takes the events to the faulted path.
+  Watcher* watcher() { return fault_ ? static_cast<Watcher*>(&fault_->watcher) : this; }
+  /// The plain echo only: a faulted connection's events go to its FaultWatcher.
+  void on_events(std::uint32_t events) override;
   /// Resumes reading after defer(), unless an event since then left bytes pending (those
   /// must reach the peer before anything read later).
   void resume() {
@@ -87,7 +84,7 @@ class Connection final : public Watcher {
   bool deferred = false;
 
  private:
-  void plain_events(std::uint32_t events);
+  friend class FaultWatcher;
   // The faulted path (connection_faulted.cpp): read into held chunks, send what is due,
   // end by the fault's rule. Idempotent: every event and timer just calls it again.
   void fault_events(std::uint32_t events);

@@ -24,6 +24,14 @@ constexpr int kFaultReadsPerTurn = 16;
 
 }  // namespace
 
+Connection::Connection(ConnectionContext& ctx, int fd, std::unique_ptr<FaultedIo> fault)
+    : Connection(ctx, fd) {
+  fault_ = std::move(fault);
+  fault_->watcher.connection = this;
+}
+
+void FaultWatcher::on_events(std::uint32_t events) { connection->fault_events(events); }
+
 void Connection::fault_events(std::uint32_t events) {
   if (fault_->stalled) return;  // a dead peer: nothing read, nothing written
   if (events & EPOLLERR) {
@@ -63,13 +71,12 @@ void Connection::fault_discard_input() {
 
 bool Connection::fault_pump() {
   FaultedIo& f = *fault_;
-  Fault& fault = *f.fault;
   while (!f.held.empty()) {
     FaultedIo::Chunk& c = f.held.front();
     if (c.release_ns > ctx_.now_ns) return true;  // fault_arm() wakes us then
     const std::size_t want = c.bytes.size() - c.off;
     std::int64_t retry_ns = kNever;
-    const std::size_t budget = fault.send_budget(want, ctx_.now_ns, &retry_ns);
+    const std::size_t budget = f.send_budget(want, ctx_.now_ns, &retry_ns);
     if (budget == 0) {
       c.release_ns = retry_ns;  // later chunks are behind this one anyway
       return true;

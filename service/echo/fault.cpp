@@ -83,6 +83,16 @@ void FaultedIo::sent(std::size_t n) {
   if (head.off == head.bytes.size()) held.pop_front();
 }
 
+std::size_t FaultedIo::send_budget(std::size_t want, std::int64_t now_ns,
+                                   std::int64_t* retry_ns) {
+  return released ? want : fault->send_budget(want, now_ns, retry_ns);
+}
+
+void FaultedIo::release_all() {
+  released = true;
+  for (Chunk& c : held) c.release_ns = 0;
+}
+
 FaultedIo::Next FaultedIo::after_reads(std::uint64_t allowance) const {
   if (!held.empty()) return Next::kWait;
   if (echoed >= fault->end_after_bytes) return Next::kFaultEnds;

@@ -13,9 +13,12 @@
 #include <memory>
 #include <string>
 
+#include "event_loop.h"
 #include "fault_rules.h"
 
 namespace echod {
+
+class Connection;
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 // After a close rule's FIN, input is read and dropped this long (closing with unread input
@@ -92,6 +95,15 @@ class Fault {
 /// which the worker and the UDP path handle without a connection).
 std::unique_ptr<Fault> make_fault(const FaultRule& rule, std::int64_t now_ns, FaultRng& rng);
 
+/// Where epoll sends a faulted plain connection's events: straight to its faulted path, so
+/// the plain echo (Connection::on_events) never asks whether a fault is set. Unused by TLS
+/// connections, whose steps are far longer than that question.
+class FaultWatcher final : public Watcher {
+ public:
+  Connection* connection = nullptr;
+  void on_events(std::uint32_t events) override;  // connection_faulted.cpp
+};
+
 /// A faulted connection's own state: the fault, and the echo it holds back.
 struct FaultedIo {
   struct Chunk {
@@ -103,12 +115,14 @@ struct FaultedIo {
   std::deque<Chunk> held;
   std::uint64_t held_bytes = 0;  // at most max-pending-bytes: then reading stops
   std::uint64_t echoed = 0;
+  FaultWatcher watcher;                 // what a faulted plain connection is registered as
   std::uint64_t serial = 0;             // the worker's timer key for this connection
   std::int64_t timer_ns = kNever;       // earliest timer armed
   std::int64_t drain_until_ns = kNever;  // after our FIN: discard input until EOF or this
   bool peer_eof = false;
   bool stalled = false;
   bool draining = false;
+  bool released = false;  // release_all(): no more pacing
 
   /// The bytes the next read may take: the connection's own `allowance`, within `cap` held
   /// bytes, and never past the byte count where the fault ends (`read` so far): those bytes
@@ -118,6 +132,12 @@ struct FaultedIo {
   void hold(char* data, std::size_t len);
   /// `n` bytes of the head chunk went out.
   void sent(std::size_t n);
+  /// How many of the head chunk's `want` due bytes may go now: the fault's pacing (0 sets
+  /// `*retry_ns`), or all of them once release_all() was called.
+  std::size_t send_budget(std::size_t want, std::int64_t now_ns, std::int64_t* retry_ns);
+  /// Graceful shutdown: every held byte is due now and unpaced. A fault tests a client, it
+  /// must not make echod lose what a client sent when it stops.
+  void release_all();
 
   /// What a turn's reads leave the connection to do, the same for plain and TLS.
   enum class Next { kWait, kFaultEnds, kPeerDone, kByteLimit };

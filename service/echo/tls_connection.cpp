@@ -315,6 +315,10 @@ void TlsConnection::close_handshake_timeout() {
 
 void TlsConnection::flush_and_close(CloseReason reason) {
   if (state_ == State::kEcho || state_ == State::kClosing) {
+    if (fault_) [[unlikely]] {
+      fault_->release_all();  // what a delay or bandwidth rule holds goes out now
+      if (!fault_pump()) return;
+    }
     if (pending_len_ > 0 && flush() == FlushResult::kClosed) return;
     state_ = State::kClosing;
     closing_reason_ = reason;

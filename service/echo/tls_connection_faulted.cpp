@@ -101,14 +101,13 @@ void TlsConnection::fault_echo() {
 
 bool TlsConnection::fault_pump() {
   FaultedIo& f = *fault_;
-  Fault& fault = *f.fault;
   while (!f.held.empty()) {
     FaultedIo::Chunk& c = f.held.front();
     if (c.release_ns > ctx_.now_ns) return true;  // fault_arm() wakes us then
     std::size_t len = fault_retry_len_;
     if (len == 0) {
       std::int64_t retry_ns = kNever;
-      len = fault.send_budget(c.bytes.size() - c.off, ctx_.now_ns, &retry_ns);
+      len = f.send_budget(c.bytes.size() - c.off, ctx_.now_ns, &retry_ns);
       if (len == 0) {
         c.release_ns = retry_ns;  // later chunks are behind this one anyway
         return true;

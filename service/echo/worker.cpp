@@ -235,7 +235,8 @@ void Worker::open_connection(int fd, const sockaddr_storage* source, bool regist
   constexpr std::uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   // A descriptor moved over from its preamble gets its new watcher in place; epoll reports
   // bytes that already follow the header at once (MOD re-checks readiness).
-  if (!(registered ? loop_.modify(fd, kEvents, c) : loop_.add(fd, kEvents, c))) {
+  Watcher* events = c->watcher();
+  if (!(registered ? loop_.modify(fd, kEvents, events) : loop_.add(fd, kEvents, events))) {
     if (c->faulted()) faulted_.erase(c->fault_serial());
     connection_pool_.destroy(c);  // closes fd
     shared_.active_connections.fetch_sub(1, std::memory_order_relaxed);

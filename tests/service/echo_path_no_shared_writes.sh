@@ -3,7 +3,7 @@
 # the echo path", shown on the built binary rather than by reading the source.
 #
 # What runs per echoed message is the loop turn (Worker::run -> EventLoop::wait/dispatch) and
-# the connection's plain path (plain_events -> read_and_echo / flush). In the machine code
+# the connection's plain path (on_events -> read_and_echo / flush). In the machine code
 # of those functions this checks:
 #   1. no lock-prefixed instruction and no xchg with memory (the x86 read-modify-writes that
 #      a shared atomic counter, a mutex or a spinlock compile to) and no fence;
@@ -26,7 +26,7 @@ per_message=(
   'echod::Worker::run_deferred()'
   'echod::EventLoop::wait(int)'
   'echod::EventLoop::dispatch(int)'
-  'echod::Connection::plain_events(unsigned int)'
+  'echod::Connection::on_events(unsigned int)'
   'echod::Connection::read_and_echo(bool)'
   'echod::Connection::read_allowance() const'
   'echod::Connection::flush()'

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -338,6 +339,28 @@ TEST(FaultInjection, UdpDropHonoursSourceAndProbability) {
   }
   // 5 sigma of Binomial(400, 0.5) = 50.
   EXPECT_NEAR(answered, kDatagrams / 2, 50);
+}
+
+// "Nothing a client sent is lost during a graceful shutdown": what a delay (or bandwidth)
+// rule still holds when the drain times out goes out before the close, fault or not.
+TEST(FaultInjection, GracefulShutdownSendsWhatADelayRuleStillHolds) {
+  EchodProcess echod = with_rules(R"([{"action":"delay","delay":"60s"}])",
+                                  {"--drain-timeout", "300ms"});
+  Fd fd = connect_tcp(echod.echo_port());
+  ASSERT_TRUE(fd);
+  const std::string sent = random_bytes(5000, 41);
+  ASSERT_TRUE(send_all(fd.get(), sent));
+  ASSERT_TRUE(wait_until(
+      [&] { return metric(echod.admin_port(), R"(echod_received_bytes_total{protocol="tcp"})") == 5000; },
+      milliseconds(3000)));
+  echod.signal(SIGTERM);
+  const auto signalled = Clock::now();
+  const Ending e = read_to_end(fd.get(), milliseconds(10'000));
+  EXPECT_TRUE(e.bytes == sent) << e.bytes.size() << " of 5000 bytes came back";
+  EXPECT_TRUE(e.eof);
+  EXPECT_FALSE(e.reset);
+  EXPECT_LT(Clock::now() - signalled, milliseconds(10'000)) << "the close waited for the delay";
+  EXPECT_EQ(echod.wait_exit(milliseconds(5000)), 0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // plaintext stream (what the TLS client reads after decryption), with exact expectations.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <memory>
@@ -211,6 +212,25 @@ TEST_F(TlsFault, DelayedBytesStayWithinMaxPendingBytes) {
   const double echoed = count(*echod, R"(echod_sent_bytes_total{protocol="tls"})");
   EXPECT_LE(received - echoed, 16384.0 + 16384.0);  // held, plus the last record's slack
   EXPECT_GT(sent, 0u);
+}
+
+// Graceful shutdown: what a delay rule still holds when the drain times out goes out, then
+// close_notify (as on the plain listener).
+TEST_F(TlsFault, GracefulShutdownSendsWhatADelayRuleStillHolds) {
+  auto echod = start(R"([{"action":"delay","delay":"60s","listener":"tls"}])",
+                     {"--drain-timeout", "300ms"});
+  auto c = client(*echod);
+  const std::string sent = random_bytes(5000, 42);
+  ASSERT_TRUE(c->send_all(sent));
+  ASSERT_TRUE(wait_until(
+      [&] { return count(*echod, R"(echod_received_bytes_total{protocol="tls"})") == 5000; },
+      milliseconds(3000)));
+  echod->signal(SIGTERM);
+  const TlsClient::Ending e = c->read_to_end();
+  EXPECT_TRUE(e.bytes == sent) << e.bytes.size() << " of 5000 bytes came back";
+  EXPECT_TRUE(e.close_notify);
+  EXPECT_FALSE(e.reset);
+  EXPECT_EQ(echod->wait_exit(milliseconds(5000)), 0);
 }
 
 }  // namespace
