@@ -15,6 +15,7 @@
 
 #include "event_loop.h"
 #include "fault_rules.h"
+#include "steady_time.h"
 
 namespace echod {
 
@@ -28,11 +29,7 @@ constexpr std::int64_t kFaultDrainAfterFinNs = 2'000'000'000;
 /// The clock release times are counted from. The worker's now_ns is when its loop turn
 /// began; bytes read later in the turn (from a timer or a deferred resume) may have been
 /// sent after it, and a delay counted from it would come out short.
-inline std::int64_t fault_read_time_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+inline std::int64_t fault_read_time_ns() { return steady_now_ns(); }
 
 /// splitmix64: one per worker, for probabilities and jitter. Not for secrets.
 class FaultRng {

@@ -95,7 +95,7 @@ class Worker final : private ConnectionContext,
   // address a PROXY header named (null: the socket's peer). `registered`: the descriptor is
   // already in epoll (it waited for its header there).
   void open_connection(int fd, const sockaddr_storage* source, bool registered);
-  // The PROXY protocol stage (only with --proxy-protocol on).
+  // The PROXY protocol stage (only with --proxy-protocol on), in worker_proxy_stage.cpp.
   void start_preamble(int fd, FaultListener listener);
   void on_preamble_ready(ProxyPreamble& p, bool hangup) override;
   void drop_preamble(ProxyPreamble& p);
