@@ -55,6 +55,7 @@ TlsConnection::~TlsConnection() {
 }
 
 void TlsConnection::on_events(std::uint32_t events) {
+  if (fault_ && fault_->stalled) [[unlikely]] return;  // a dead peer, until a timeout
   if (events & EPOLLERR) {
     int err = 0;
     socklen_t len = sizeof err;

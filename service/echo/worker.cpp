@@ -399,6 +399,13 @@ void Worker::open_tls_connection(int fd, const sockaddr_storage* source, bool re
       ::close(fd);
       return;
     }
+    // A stall at accept is a dead peer from the first byte: the handshake never answers,
+    // and the handshake timeout (the sweep) ends it.
+    if (fault && fault->fault->ending == FaultEnding::kStall &&
+        (fault->fault->end_after_bytes == 0 || fault->fault->end_at_ns <= now_ns)) {
+      fault->stalled = true;
+      stats_.count_fault(FaultAction::kStall);
+    }
   }
   // The other faults act on the plaintext once the handshake is done.
   auto* c = fault ? new TlsConnection(*this, *this, fd, std::move(fault))

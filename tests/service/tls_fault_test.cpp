@@ -159,6 +159,20 @@ TEST_F(TlsFault, StallStopsEchoingAndEndsAtIdleTimeout) {
   EXPECT_TRUE(injected(*echod, "stall", 1));
 }
 
+TEST_F(TlsFault, StallAtAcceptLeavesTheHandshakeUnansweredUntilItsTimeout) {
+  auto echod = start(R"([{"action":"stall","listener":"tls"}])", {"--tls-handshake-timeout", "1s"});
+  TlsClientOptions o;
+  o.ca_file = files_->cert("ca");
+  const auto started = Clock::now();
+  TlsClient c(echod->tls_port(), o);  // blocks until echod gives up on the handshake
+  EXPECT_FALSE(c.connected()) << "a stalled backend must not complete the handshake";
+  EXPECT_GE(Clock::now() - started, milliseconds(900));
+  EXPECT_TRUE(injected(*echod, "stall", 1));
+  EXPECT_TRUE(wait_until(
+      [&] { return count(*echod, R"(echod_tls_handshakes_total{result="timeout"})") == 1; },
+      milliseconds(3000)));
+}
+
 TEST_F(TlsFault, AnyRuleHitsTlsAndTcpAlike) {
   auto echod = start(R"([{"action":"corrupt","every_bytes":10}])");
   auto c = client(*echod);
