@@ -23,12 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-EchodProcess with_rules(const std::string& rules, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"--workers", "1", "--faults", rules};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return EchodProcess(args);
-}
-
 /// How a read loop ended: bytes, then EOF (clean), a reset, or the timeout.
 struct Ending {
   std::string bytes;
@@ -305,12 +299,6 @@ TEST(FaultInjection, WithoutRulesNothingIsInjectedAndEveryActionIsExported) {
 }
 
 // --- UDP ---
-
-std::optional<std::string> udp_echo(int fd, std::uint16_t port, const std::string& data,
-                                    milliseconds timeout) {
-  send_to(fd, port, data);
-  return recv_datagram(fd, timeout);
-}
 
 TEST(FaultInjection, UdpDropLosesDatagramsAndTcpIsUntouched) {
   EchodProcess echod = with_rules(R"([{"action":"drop"}])", {"--udp"});
