@@ -139,13 +139,14 @@ std::optional<Fail> parse_rule(const json& j, FaultRule& r) {
   if (r.action == FaultAction::kClose && !r.after_bytes && !r.after) {
     return Fail{"after_bytes", "missing (close needs after_bytes or after)"};
   }
-  // UDP has datagrams, not connections: drop is its only action, and drop is UDP's only.
+  // UDP has datagrams, not connections: drop is UDP's alone, and of the connection actions
+  // only those that act on each echo (delay, corrupt) mean something for a datagram.
   if (r.action == FaultAction::kDrop &&
       (r.listener == FaultListener::kTcp || r.listener == FaultListener::kTls)) {
     return Fail{"listener", "drop applies to udp datagrams only"};
   }
-  if (r.action != FaultAction::kDrop && r.listener == FaultListener::kUdp) {
-    return Fail{"listener", "only the drop action applies to udp"};
+  if (r.listener == FaultListener::kUdp && !fault_action_applies_to_udp(r.action)) {
+    return Fail{"listener", "only the drop, delay and corrupt actions apply to udp"};
   }
   return std::nullopt;
 }

@@ -29,6 +29,12 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(FaultAction::kCo
 
 enum class FaultListener { kAny, kTcp, kTls, kUdp };
 
+/// Whether `a` acts on UDP datagrams: drop, and the per-echo delay and corrupt. The others
+/// need a connection (a rate over a stream, an end, a refusal).
+constexpr bool fault_action_applies_to_udp(FaultAction a) {
+  return a == FaultAction::kDrop || a == FaultAction::kDelay || a == FaultAction::kCorrupt;
+}
+
 /// An address prefix ("10.0.0.0/8", "::1/128"). IPv4 is kept as 4 bytes; an IPv4-mapped
 /// IPv6 peer (dual-stack listener) is matched as IPv4.
 struct Cidr {

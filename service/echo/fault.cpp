@@ -33,7 +33,11 @@ bool fault_rules_need_peer(const FaultRules& rules) {
 const FaultRule* choose_fault_rule(const FaultRules& rules, FaultListener kind,
                                    const sockaddr_storage* peer, FaultRng& rng) {
   for (const FaultRule& r : rules.rules) {
-    if ((r.action == FaultAction::kDrop) != (kind == FaultListener::kUdp)) continue;
+    // Drop never matches a connection; a connection-only action never a datagram.
+    if (kind == FaultListener::kUdp ? !fault_action_applies_to_udp(r.action)
+                                    : r.action == FaultAction::kDrop) {
+      continue;
+    }
     if (r.listener != FaultListener::kAny && r.listener != kind) continue;
     if (r.source && !source_matches(*r.source, peer)) continue;
     if (r.probability < 1.0 && !(rng.uniform() < r.probability)) continue;

@@ -50,8 +50,8 @@ class FaultRng {
 
 /// The first rule that applies to a new connection (`kind` tcp) or a datagram (`kind` udp)
 /// from `peer` (may be null when no rule names a source), drawing its probability from
-/// `rng`; null when none. Drop rules apply to datagrams only, every other action to
-/// connections only.
+/// `rng`; null when none. Drop rules apply to datagrams only; delay and corrupt to both;
+/// every other action to connections only.
 const FaultRule* choose_fault_rule(const FaultRules& rules, FaultListener kind,
                                    const sockaddr_storage* peer, FaultRng& rng);
 /// Whether any rule needs the peer's address (a `source`).

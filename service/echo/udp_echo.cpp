@@ -3,6 +3,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <chrono>
+
+#include "fault_corrupt.h"
+
 namespace echod {
 namespace {
 
@@ -16,8 +20,14 @@ std::uint16_t source_port(const sockaddr_storage& ss) {
 
 }  // namespace
 
-UdpEcho::UdpEcho(int fd, WorkerStats& stats, const RuntimeSettings& settings, FaultRng& rng)
-    : fd_(fd), stats_(stats), settings_(settings), rng_(rng), buffers_(new char[kBatch * kMaxDatagram]) {
+UdpEcho::UdpEcho(int fd, WorkerStats& stats, const RuntimeSettings& settings, FaultRng& rng,
+                 std::function<void(std::int64_t)> arm_timer)
+    : fd_(fd),
+      stats_(stats),
+      settings_(settings),
+      rng_(rng),
+      arm_timer_(std::move(arm_timer)),
+      buffers_(new char[kBatch * kMaxDatagram]) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     iov_[i] = {buffers_.get() + i * kMaxDatagram, kMaxDatagram};
   }
@@ -46,10 +56,8 @@ void UdpEcho::on_events(std::uint32_t) {
         continue;
       }
       if (faults) [[unlikely]] {
-        if (choose_fault_rule(settings_.faults, FaultListener::kUdp, &peers_[i], rng_)) {
-          stats_.count_fault(FaultAction::kDrop);  // the only action for datagrams
-          continue;
-        }
+        const FaultRule* rule = choose_fault_rule(settings_.faults, FaultListener::kUdp, &peers_[i], rng_);
+        if (rule && take_faulted(*rule, static_cast<std::size_t>(i))) continue;
       }
       out_iov_[keep] = {iov_[i].iov_base, len};
       out_[keep].msg_hdr = {};
@@ -67,6 +75,78 @@ void UdpEcho::on_events(std::uint32_t) {
     }
     if (static_cast<std::size_t>(got) < kBatch) return;
   }
+}
+
+bool UdpEcho::take_faulted(const FaultRule& r, std::size_t i) {
+  switch (r.action) {
+    case FaultAction::kCorrupt:
+      // Counted per datagram, as drop is: each one is its own exchange.
+      if (corrupt_datagram(static_cast<char*>(iov_[i].iov_base), in_[i].msg_len, r.every_bytes)) {
+        stats_.count_fault(FaultAction::kCorrupt);
+      }
+      return false;
+    case FaultAction::kDelay:
+      hold(r, i);
+      return true;
+    default:  // drop: choose_fault_rule gives a datagram no other action
+      stats_.count_fault(FaultAction::kDrop);
+      return true;
+  }
+}
+
+// Beyond the cap the datagram is lost (UDP is lossy by contract) and counted as such, so a
+// flood under a long delay costs a bounded amount of memory, never an unbounded queue.
+void UdpEcho::hold(const FaultRule& r, std::size_t i) {
+  const std::uint64_t cap = settings_.max_pending_bytes * kHeldPerPendingByte;
+  if (!held_.hold(release_ns(r), static_cast<const char*>(iov_[i].iov_base), in_[i].msg_len,
+                  peers_[i], in_[i].msg_hdr.msg_namelen, cap)) {
+    stats_.udp_dropped_delay_full.add();
+    return;
+  }
+  stats_.count_fault(FaultAction::kDelay);
+  arm_held_timer();
+}
+
+std::int64_t UdpEcho::release_ns(const FaultRule& r) {
+  const auto place = static_cast<std::size_t>(&r - settings_.faults.rules.data());
+  if (place >= clocks_.size()) clocks_.resize(place + 1);
+  std::unique_ptr<DelayClock>& clock = clocks_[place];
+  if (!clock || clock->delay != r.delay || clock->jitter != r.jitter) {
+    using std::chrono::nanoseconds;  // both at most 1h (validated): no overflow
+    clock.reset(new DelayClock{r.delay, r.jitter,
+                               DelayFault(std::chrono::duration_cast<nanoseconds>(r.delay).count(),
+                                          std::chrono::duration_cast<nanoseconds>(r.jitter).count(),
+                                          rng_)});
+  }
+  return clock->order.on_read(nullptr, 0, fault_read_time_ns());
+}
+
+// One timer at a time, at the earliest release. A datagram released earlier than the armed
+// timer (a shorter rule) asks for one more; the later one then fires and finds nothing due
+// or re-arms, which is harmless.
+void UdpEcho::arm_held_timer() {
+  if (held_.empty() || held_.next_ns() >= timer_ns_) return;
+  timer_ns_ = held_.next_ns();
+  arm_timer_(timer_ns_);
+}
+
+void UdpEcho::on_timer(std::int64_t now_ns) {
+  if (timer_ns_ <= now_ns) timer_ns_ = kNever;
+  while (!held_.empty() && held_.next_ns() <= now_ns) answer(held_.pop());
+  arm_held_timer();
+}
+
+void UdpEcho::answer_all_held() {
+  while (!held_.empty()) answer(held_.pop());
+}
+
+// A datagram the kernel will not take now is lost, as on the plain path.
+void UdpEcho::answer(const UdpHeld::Datagram& d) {
+  const ssize_t n = ::sendto(fd_, d.bytes.get(), d.len, MSG_DONTWAIT,
+                             reinterpret_cast<const sockaddr*>(&d.peer), d.peer_len);
+  if (n < 0) return;
+  stats_.udp_sent_bytes.add(static_cast<std::uint64_t>(n));
+  stats_.udp_datagrams.add();
 }
 
 }  // namespace echod

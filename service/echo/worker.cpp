@@ -21,6 +21,8 @@ constexpr int kAcceptsPerTurn = 64;
 constexpr std::int64_t kMaxTurnNs = 1'000'000'000;  // loops turn at least once a second
 constexpr std::int64_t kMinSweepNs = 10'000'000;
 constexpr std::int64_t kAcceptBackoffNs = 100'000'000;
+// The UDP socket's one timer key in timers_: fault serials start at 1.
+constexpr std::uint64_t kUdpTimerKey = 0;
 
 int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
@@ -93,7 +95,8 @@ std::optional<std::string> Worker::bind(const Endpoint& at, bool udp) {
     udp_at.port = net::local_port(listen_fd_);
     const int ufd = net::bind_udp(udp_at, &error);
     if (ufd < 0) return error;
-    udp_ = std::make_unique<UdpEcho>(ufd, stats_, settings_, fault_rng_);
+    udp_ = std::make_unique<UdpEcho>(ufd, stats_, settings_, fault_rng_,
+                                     [this](std::int64_t when) { timers_.push(when, kUdpTimerKey); });
     loop_.add(ufd, EPOLLIN, udp_.get());
   }
   return std::nullopt;
@@ -313,11 +316,13 @@ void Worker::arm_tls_timer(TlsConnection& c, std::int64_t when_ns) {
   timers_.push(when_ns, c.fault_serial());
 }
 
-// One heap for both kinds: serials are unique across them, and a connection that is gone
-// is in neither map (its timer is ignored).
+// One heap for both kinds and the UDP socket's delayed datagrams: serials are unique across
+// them, and a connection (or UDP socket) that is gone is in neither map (its timer is ignored).
 void Worker::run_timers() {
   timers_.run_due(now_ns, [this](const TimerHeap::Timer& t) {
-    if (const auto it = faulted_.find(t.key); it != faulted_.end()) {
+    if (t.key == kUdpTimerKey) {
+      if (udp_) udp_->on_timer(now_ns);
+    } else if (const auto it = faulted_.find(t.key); it != faulted_.end()) {
       it->second->on_fault_timer(t.when_ns);  // may close it
     } else if (const auto tls = tls_faulted_.find(t.key); tls != tls_faulted_.end()) {
       tls->second->on_fault_timer(t.when_ns);
@@ -479,6 +484,7 @@ void Worker::close_listeners() {
     listen_fd_ = -1;
   }
   if (udp_) {
+    udp_->answer_all_held();
     loop_.remove(udp_->fd());
     udp_.reset();
   }

@@ -111,7 +111,9 @@ using TlsHandshakeHistogram = SecondsHistogram<kTlsHandshakeBounds>;
   X(udp_datagrams, "echod_udp_datagrams_total", "", "", "UDP datagrams echoed.")               \
   X(udp_dropped_privileged, "echod_udp_dropped_total", "reason", "privileged_source_port",     \
     "UDP datagrams dropped without an answer, by reason (source ports below 1024 could be "    \
-    "another echo service: answering would start a loop).")                                    \
+    "another echo service: answering would start a loop; delay_queue_full: a delay fault "     \
+    "rule's held datagrams reached their memory bound).")                                     \
+  X(udp_dropped_delay_full, "echod_udp_dropped_total", "reason", "delay_queue_full", "")       \
   X(backpressure_pauses, "echod_backpressure_pauses_total", "", "",                           \
     "Times a connection stopped reading because its peer did not read.")                      \
   X(tls_handshakes_success, "echod_tls_handshakes_total", "result", "success",                \

@@ -161,6 +161,7 @@ TEST(AdminMetrics, EveryKnownLabelValueIsExportedFromTheStart) {
         R"(echod_received_bytes_total{protocol="udp"})",
         R"(echod_sent_bytes_total{protocol="tcp"})", R"(echod_sent_bytes_total{protocol="udp"})",
         R"(echod_udp_dropped_total{reason="privileged_source_port"})",
+        R"(echod_udp_dropped_total{reason="delay_queue_full"})",
         R"(echod_config_reloads_total{result="failure"})", "echod_udp_datagrams_total",
         "echod_backpressure_pauses_total", "echod_connections_accepted_total",
         "echod_connection_duration_seconds_count"}) {

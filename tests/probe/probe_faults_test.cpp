@@ -24,11 +24,12 @@ json report(const CommandResult& r) {
   }
 }
 
+// `mode` is echo-probe's (tcp or udp; udp wants "--udp" in `echod_args`).
 json probe_under(const std::string& rules, const std::vector<std::string>& args,
-                 std::vector<std::string> echod_args = {}) {
+                 std::vector<std::string> echod_args = {}, const std::string& mode = "tcp") {
   echod_args.insert(echod_args.end(), {"--workers", "1", "--faults", rules});
   EchodProcess echod(echod_args);
-  std::vector<std::string> full{"tcp", loopback(echod.echo_port()), "--json", "-q"};
+  std::vector<std::string> full{mode, loopback(echod.echo_port()), "--json", "-q"};
   full.insert(full.end(), args.begin(), args.end());
   return report(run_probe(full));
 }
@@ -90,6 +91,22 @@ TEST(ProbeUnderFaults, UdpDropIsClassedTimeout) {
   const json j = json::parse(r.out);
   EXPECT_EQ(j["received"], 0) << r.out;
   EXPECT_EQ(cls(j, "timeout"), 3) << r.out;
+}
+
+TEST(ProbeUnderFaults, UdpCorruptIsClassedMismatch) {
+  // 64-byte datagrams, every_bytes 1000: each datagram has its last byte flipped.
+  const json j = probe_under(R"([{"action":"corrupt","every_bytes":1000,"listener":"udp"}])",
+                             {"-n", "3", "-s", "64"}, {"--udp"}, "udp");
+  EXPECT_EQ(cls(j, "mismatch"), 3) << j.dump();
+  EXPECT_EQ(j["received"], 0);
+}
+
+TEST(ProbeUnderFaults, UdpDelayShowsAsLatency) {
+  const json j = probe_under(R"([{"action":"delay","delay":"200ms","listener":"udp"}])",
+                             {"-n", "3", "--timeout", "2s"}, {"--udp"}, "udp");
+  EXPECT_EQ(j["errors"], 0) << j.dump();
+  EXPECT_EQ(j["received"], 3);
+  EXPECT_GE(j["latency_us"]["min"].get<double>(), 200000.0);
 }
 
 // The same faults on echod's TLS listener act on the plaintext: echo-probe --tls sees the

@@ -24,12 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-EchodProcess with_rules(const std::string& rules, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"--workers", "1", "--faults", rules};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return EchodProcess(args);
-}
-
 /// How a read loop ended: bytes, then EOF (clean), a reset, or the timeout.
 struct Ending {
   std::string bytes;
@@ -288,7 +282,9 @@ TEST(FaultInjection, DelayedEchoToAPeerThatNeverReadsHoldsBoundedMemory) {
   // echod holds at most max-pending-bytes (64 KiB) plus kernel buffers: the client is
   // stopped by TCP long before it could send much.
   EXPECT_LT(pushed, 64u << 20) << "echod kept reading from a peer that never reads";
-  if (!ECHOD_SANITIZED) EXPECT_LT(rss_after - rss_before, 8L << 20);  // shadow memory lies
+  if (!ECHOD_SANITIZED) {
+    EXPECT_LT(rss_after - rss_before, 8L << 20);  // shadow memory lies
+  }
 }
 
 TEST(FaultInjection, WithoutRulesNothingIsInjectedAndEveryActionIsExported) {
@@ -306,12 +302,6 @@ TEST(FaultInjection, WithoutRulesNothingIsInjectedAndEveryActionIsExported) {
 }
 
 // --- UDP ---
-
-std::optional<std::string> udp_echo(int fd, std::uint16_t port, const std::string& data,
-                                    milliseconds timeout) {
-  send_to(fd, port, data);
-  return recv_datagram(fd, timeout);
-}
 
 TEST(FaultInjection, UdpDropLosesDatagramsAndTcpIsUntouched) {
   EchodProcess echod = with_rules(R"([{"action":"drop"}])", {"--udp"});

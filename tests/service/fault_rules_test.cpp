@@ -12,6 +12,7 @@
 #include "fault_corrupt.h"
 #include "fault_delay.h"
 #include "fault_rules.h"
+#include "udp_held.h"
 
 namespace echod {
 namespace {
@@ -92,7 +93,7 @@ TEST(FaultRules, BadRulesNameTheFieldAndChangeNothing) {
   EXPECT_EQ(bad_setting(R"({"rules":[{"action":"refuse","listener":"sctp"}]})"),
             "rules[0].listener");
   EXPECT_EQ(bad_setting(R"({"rules":[{"action":"drop","listener":"tcp"}]})"), "rules[0].listener");
-  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"delay","delay":"1s","listener":"udp"}]})"),
+  EXPECT_EQ(bad_setting(R"({"rules":[{"action":"bandwidth","bytes_per_second":9,"listener":"udp"}]})"),
             "rules[0].listener");
   EXPECT_EQ(bad_setting(R"({"rules":[{"action":"refuse","every_bytes":3}]})"),
             "rules[0].every_bytes");
@@ -121,13 +122,52 @@ TEST(FaultRules, TlsListenerTakesEveryConnectionAction) {
   EXPECT_EQ(bad_setting(R"({"rules":[{"action":"close","listener":"tls"}]})"), "rules[0].after_bytes");
 }
 
+TEST(FaultRules, UdpListenerTakesDropDelayAndCorruptOnly) {
+  const FaultRules r = parse_ok(R"({"rules":[{"action":"drop","listener":"udp"},
+    {"action":"delay","delay":"200ms","jitter":"5ms","listener":"udp"},
+    {"action":"corrupt","every_bytes":16,"listener":"udp"}]})");
+  ASSERT_EQ(r.rules.size(), 3u);
+  for (const FaultRule& rule : r.rules) EXPECT_EQ(rule.listener, FaultListener::kUdp);
+  for (const char* rule : {R"({"action":"bandwidth","bytes_per_second":9,"listener":"udp"})",
+                           R"({"action":"close","after_bytes":5,"listener":"udp"})",
+                           R"({"action":"reset","listener":"udp"})",
+                           R"({"action":"stall","after":"1s","listener":"udp"})",
+                           R"({"action":"refuse","listener":"udp"})"}) {
+    FaultRules out;
+    const auto err = parse_fault_rules_body(std::string(R"({"rules":[)") + rule + "]}", out);
+    ASSERT_TRUE(err) << rule;
+    EXPECT_EQ(err->setting, "rules[0].listener") << rule;
+    EXPECT_EQ(err->reason, "only the drop, delay and corrupt actions apply to udp") << rule;
+  }
+}
+
+TEST(FaultRules, DatagramsMatchDropDelayAndCorruptRulesOnly) {
+  const FaultRules r = parse_ok(R"({"rules":[
+    {"name":"tcp-delay","action":"delay","delay":"1s","listener":"tcp"},
+    {"name":"any-reset","action":"reset"},
+    {"name":"any-bandwidth","action":"bandwidth","bytes_per_second":5},
+    {"name":"any-delay","action":"delay","delay":"1s"},
+    {"name":"udp-corrupt","action":"corrupt","every_bytes":3,"listener":"udp"}]})");
+  FaultRng rng(5);
+  // A connection-only rule of listener any does not shadow a later one for datagrams.
+  EXPECT_EQ(choose_fault_rule(r, FaultListener::kUdp, nullptr, rng)->name, "any-delay");
+  EXPECT_EQ(choose_fault_rule(r, FaultListener::kTcp, nullptr, rng)->name, "tcp-delay");
+  EXPECT_EQ(choose_fault_rule(r, FaultListener::kTls, nullptr, rng)->name, "any-reset");
+  const FaultRules only_udp = parse_ok(
+      R"({"rules":[{"name":"c","action":"corrupt","every_bytes":3,"listener":"udp"}]})");
+  EXPECT_EQ(choose_fault_rule(only_udp, FaultListener::kUdp, nullptr, rng)->name, "c");
+  EXPECT_EQ(choose_fault_rule(only_udp, FaultListener::kTcp, nullptr, rng), nullptr);
+  EXPECT_EQ(choose_fault_rule(only_udp, FaultListener::kTls, nullptr, rng), nullptr);
+}
+
 TEST(FaultRules, AnyRulesOfEveryConnectionKindReachTls) {
   const FaultRules r = parse_ok(R"({"rules":[{"name":"d","action":"delay","delay":"1s"}]})");
   FaultRng rng(3);
   const FaultRule* tls = choose_fault_rule(r, FaultListener::kTls, nullptr, rng);
   ASSERT_NE(tls, nullptr);
   EXPECT_EQ(tls->name, "d");
-  EXPECT_EQ(choose_fault_rule(r, FaultListener::kUdp, nullptr, rng), nullptr);
+  // delay acts on datagrams too: an any rule reaches UDP as well.
+  EXPECT_EQ(choose_fault_rule(r, FaultListener::kUdp, nullptr, rng), &r.rules[0]);
 }
 
 TEST(FaultRules, TheConfigFileKeyIsValidatedWithTheRest) {
@@ -219,6 +259,37 @@ TEST(FaultKinds, CorruptFlipsOneBytePerBlockAcrossChunks) {
   for (std::size_t i = 0; i < data.size(); ++i) {
     EXPECT_EQ(data[i] != 'x', i % 1000 == 999) << i;
   }
+}
+
+TEST(FaultKinds, CorruptDatagramFlipsEachBlockEndOrTheLastByte) {
+  std::string d(250, 'x');
+  EXPECT_TRUE(corrupt_datagram(d.data(), d.size(), 100));
+  for (std::size_t i = 0; i < d.size(); ++i) EXPECT_EQ(d[i] != 'x', i == 99 || i == 199) << i;
+  std::string shorter(7, 'x');
+  EXPECT_TRUE(corrupt_datagram(shorter.data(), shorter.size(), 100));
+  EXPECT_EQ(shorter, std::string(6, 'x') + static_cast<char>('x' ^ 0xFF));
+  EXPECT_FALSE(corrupt_datagram(nullptr, 0, 100));
+}
+
+TEST(FaultKinds, UdpHeldReleasesEarliestFirstArrivalOrderOnTiesWithinItsCap) {
+  UdpHeld held;
+  const sockaddr_storage peer = v4("127.0.0.1");
+  constexpr std::uint64_t kCap = 3 * (10 + UdpHeld::kOverheadBytes);
+  EXPECT_TRUE(held.hold(300, "aaaaaaaaaa", 10, peer, sizeof(sockaddr_in), kCap));
+  EXPECT_TRUE(held.hold(100, "bbbbbbbbbb", 10, peer, sizeof(sockaddr_in), kCap));
+  EXPECT_TRUE(held.hold(100, "cccccccccc", 10, peer, sizeof(sockaddr_in), kCap));
+  EXPECT_FALSE(held.hold(50, "d", 1, peer, sizeof(sockaddr_in), kCap));  // over the cap
+  EXPECT_EQ(held.charged_bytes(), kCap);
+  EXPECT_EQ(held.next_ns(), 100);
+  std::string order;
+  while (!held.empty()) {
+    const UdpHeld::Datagram d = held.pop();
+    order += std::string(d.bytes.get(), d.len).substr(0, 1);
+  }
+  EXPECT_EQ(order, "bca");
+  EXPECT_EQ(held.charged_bytes(), 0u);
+  EXPECT_TRUE(held.hold(0, "", 0, peer, sizeof(sockaddr_in), kCap));  // empty ones cost too
+  EXPECT_EQ(held.charged_bytes(), UdpHeld::kOverheadBytes);
 }
 
 TEST(FaultKinds, DelayReleasesLaterChunksNoEarlierThanEarlierOnes) {

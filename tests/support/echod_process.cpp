@@ -212,6 +212,12 @@ EchodProcess::EchodProcess(std::vector<std::string> args, const Env& env) {
   tls_port_ = port_from_log_field(*line, "tls_address");
 }
 
+EchodProcess with_rules(const std::string& rules, std::vector<std::string> extra) {
+  std::vector<std::string> args{"--workers", "1", "--faults", rules};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return EchodProcess(args);
+}
+
 RunResult run_to_exit(const std::string& binary, const std::vector<std::string>& args,
                       const Env& env, milliseconds timeout) {
   ChildProcess child(binary, args, env);

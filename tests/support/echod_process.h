@@ -83,6 +83,10 @@ class EchodProcess {
   std::uint16_t tls_port_ = 0;
 };
 
+/// echod with one worker (so every connection and datagram meets the same worker) and the
+/// fault rules `rules` (a JSON list, as --faults takes it), plus `extra` arguments.
+EchodProcess with_rules(const std::string& rules, std::vector<std::string> extra = {});
+
 /// Runs a binary to completion (for --check-config, --version, bad flags).
 struct RunResult {
   int exit_code = -1;

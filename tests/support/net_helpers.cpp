@@ -191,4 +191,10 @@ std::optional<std::string> recv_datagram(int fd, milliseconds timeout) {
   return buf;
 }
 
+std::optional<std::string> udp_echo(int fd, std::uint16_t port, const std::string& data,
+                                    milliseconds timeout) {
+  send_to(fd, port, data);
+  return recv_datagram(fd, timeout);
+}
+
 }  // namespace echod::test

@@ -53,6 +53,9 @@ Fd udp_socket(std::uint16_t local_port = 0);
 void send_to(int fd, std::uint16_t port, const std::string& data);
 /// The next datagram within `timeout`, or nullopt.
 std::optional<std::string> recv_datagram(int fd, milliseconds timeout);
+/// Sends `data` to 127.0.0.1:port and returns the next datagram within `timeout`.
+std::optional<std::string> udp_echo(int fd, std::uint16_t port, const std::string& data,
+                                    milliseconds timeout);
 /// Deterministic pseudo-random bytes, all 256 values possible.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 /// Polls `condition` every few milliseconds until it holds or `timeout` passes.
