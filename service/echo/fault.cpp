@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "fault_bandwidth.h"
@@ -14,8 +13,6 @@
 
 namespace echod {
 namespace {
-
-std::int64_t ns(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
 
 bool source_matches(const Cidr& cidr, const sockaddr_storage* peer) {
   return peer != nullptr && net::in_cidr(*peer, cidr);
@@ -49,7 +46,7 @@ const FaultRule* choose_fault_rule(const FaultRules& rules, FaultListener kind,
 std::unique_ptr<Fault> make_fault(const FaultRule& rule, std::int64_t now_ns, FaultRng& rng) {
   switch (rule.action) {
     case FaultAction::kDelay:
-      return std::make_unique<DelayFault>(ns(rule.delay), ns(rule.jitter), rng);
+      return std::make_unique<DelayFault>(to_ns(rule.delay), to_ns(rule.jitter), rng);
     case FaultAction::kBandwidth:
       return std::make_unique<BandwidthFault>(rule.bytes_per_second, now_ns);
     case FaultAction::kCorrupt:

@@ -12,7 +12,7 @@ class CutoffFault final : public Fault {
              : rule.action == FaultAction::kReset ? FaultEnding::kReset
                                                   : FaultEnding::kStall;
     if (rule.after) {
-      end_at_ns = opened_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(*rule.after).count();
+      end_at_ns = opened_ns + to_ns(*rule.after);
     } else {
       end_after_bytes = rule.after_bytes.value_or(0);  // reset/stall without either: at accept
     }

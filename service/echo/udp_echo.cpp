@@ -3,8 +3,6 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <chrono>
-
 #include "fault_corrupt.h"
 
 namespace echod {
@@ -110,15 +108,11 @@ void UdpEcho::hold(const FaultRule& r, std::size_t i) {
 std::int64_t UdpEcho::release_ns(const FaultRule& r) {
   const auto place = static_cast<std::size_t>(&r - settings_.faults.rules.data());
   if (place >= clocks_.size()) clocks_.resize(place + 1);
-  std::unique_ptr<DelayClock>& clock = clocks_[place];
-  if (!clock || clock->delay != r.delay || clock->jitter != r.jitter) {
-    using std::chrono::nanoseconds;  // both at most 1h (validated): no overflow
-    clock.reset(new DelayClock{r.delay, r.jitter,
-                               DelayFault(std::chrono::duration_cast<nanoseconds>(r.delay).count(),
-                                          std::chrono::duration_cast<nanoseconds>(r.jitter).count(),
-                                          rng_)});
+  DelayClock& clock = clocks_[place];
+  if (!clock.order || clock.delay != r.delay || clock.jitter != r.jitter) {
+    clock = {r.delay, r.jitter, make_fault(r, 0, rng_)};  // the connections' DelayFault
   }
-  return clock->order.on_read(nullptr, 0, fault_read_time_ns());
+  return clock.order->on_read(nullptr, 0, fault_read_time_ns());
 }
 
 // One timer at a time, at the earliest release. A datagram released earlier than the armed

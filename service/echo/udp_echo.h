@@ -9,7 +9,6 @@
 #include "config.h"
 #include "event_loop.h"
 #include "fault.h"
-#include "fault_delay.h"
 #include "udp_held.h"
 #include "worker_stats.h"
 
@@ -58,9 +57,9 @@ class UdpEcho final : public Watcher {
   // One per delay rule, by its place in the list: jitter never reorders a rule's datagrams.
   // Started afresh when the rule in that place has other durations (the rules changed).
   struct DelayClock {
-    Duration delay;
-    Duration jitter;
-    DelayFault order;
+    Duration delay{};
+    Duration jitter{};
+    std::unique_ptr<Fault> order;  // a DelayFault; null until the rule's first datagram
   };
 
   int fd_;
@@ -76,7 +75,7 @@ class UdpEcho final : public Watcher {
   std::array<sockaddr_storage, kBatch> peers_{};
   UdpHeld held_;
   std::int64_t timer_ns_ = kNever;  // the earliest timer asked for and not yet fired
-  std::vector<std::unique_ptr<DelayClock>> clocks_;
+  std::vector<DelayClock> clocks_;
 };
 
 }  // namespace echod
